@@ -1,0 +1,59 @@
+// test_support.h - helpers shared by the unit tests: scratch directories, whole-file I/O,
+// running the flopmeter command, and a small trace holding every record kind.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "flopmeter/trace_reader.h"
+#include "flopmeter/trace_writer.h"
+}
+
+namespace fmtest {
+
+// A fresh directory removed with its contents when the object goes away.
+class TempDir {
+  public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    std::string path(const std::string &name) const { return dir_ + "/" + name; }
+    const std::string &dir() const { return dir_; }
+
+  private:
+    std::string dir_;
+};
+
+std::vector<uint8_t> read_file(const std::string &path);
+void write_file(const std::string &path, const std::vector<uint8_t> &bytes);
+
+// Writes a trace with every record kind (two chunks of records at least, then FINAL).
+// Returns the number of records before FINAL.
+uint64_t write_sample_trace(const std::string &path, uint32_t chunk_target = 512);
+
+// Reads every record of a trace in memory; returns the final status (FM_END or an error).
+struct ReadResult {
+    int status;
+    uint64_t records;
+    std::vector<uint32_t> kinds;
+    fm_reader_info info;
+    std::string error;
+    uint64_t error_offset;
+};
+ReadResult read_all(const std::vector<uint8_t> &bytes);
+
+// Byte offsets of every chunk header of an intact trace.
+std::vector<size_t> chunk_offsets(const std::vector<uint8_t> &bytes);
+
+// Runs the flopmeter command with arguments (shell-quoted by the caller); captures stdout and
+// stderr separately and returns the exit status.
+struct RunResult {
+    int status;
+    std::string out, err;
+};
+RunResult run_flopmeter(const std::string &args);
+
+} // namespace fmtest

@@ -58,7 +58,8 @@ void fm_chunk_header_pack(const fm_chunk_header *h, uint8_t out[FM_CHUNK_HEADER_
     fm_put_u32(out + FM_CH_OFF_MAGIC, FM_CHUNK_MAGIC);
     fm_put_u16(out + FM_CH_OFF_TYPE, (uint16_t)h->type);
     fm_put_u16(out + FM_CH_OFF_CODEC, (uint16_t)h->codec);
-    fm_put_u64(out + FM_CH_OFF_SEQ, h->seq);
+    fm_put_u32(out + FM_CH_OFF_SEQ, (uint32_t)h->seq);
+    fm_put_u32(out + FM_CH_OFF_PAYLOAD_CRC, h->payload_crc);
     fm_put_u32(out + FM_CH_OFF_RAW_LEN, h->raw_len);
     fm_put_u32(out + FM_CH_OFF_COMP_LEN, h->comp_len);
     fm_put_u32(out + FM_CH_OFF_RECORDS, h->records);
@@ -80,7 +81,8 @@ int fm_chunk_header_parse(const uint8_t in[FM_CHUNK_HEADER_SIZE], fm_chunk_heade
     }
     h->type = fm_get_u16(in + FM_CH_OFF_TYPE);
     h->codec = fm_get_u16(in + FM_CH_OFF_CODEC);
-    h->seq = fm_get_u64(in + FM_CH_OFF_SEQ);
+    h->seq = fm_get_u32(in + FM_CH_OFF_SEQ);
+    h->payload_crc = fm_get_u32(in + FM_CH_OFF_PAYLOAD_CRC);
     h->raw_len = fm_get_u32(in + FM_CH_OFF_RAW_LEN);
     h->comp_len = fm_get_u32(in + FM_CH_OFF_COMP_LEN);
     h->records = fm_get_u32(in + FM_CH_OFF_RECORDS);
@@ -141,6 +143,8 @@ int fm_chunk_build(fm_chunk_builder *b, uint32_t type, uint64_t seq,
 {
     if (!b->ready || raw_len > FM_MAX_CHUNK_RAW)
         return FM_E_INVALID;
+    if (seq > FM_MAX_CHUNKS)
+        return FM_E_TOO_LARGE;
     size_t bound = compressBound((uLong)raw_len);
     b->out.len = 0;
     int rc = fm_bytebuf_reserve(&b->out, FM_CHUNK_HEADER_SIZE + bound);
@@ -161,6 +165,7 @@ int fm_chunk_build(fm_chunk_builder *b, uint32_t type, uint64_t seq,
     h.raw_len = (uint32_t)raw_len;
     h.comp_len = (uint32_t)(bound - b->zs.avail_out);
     h.records = records;
+    h.payload_crc = (uint32_t)crc32(0L, b->out.data + FM_CHUNK_HEADER_SIZE, h.comp_len);
     memcpy(h.prev_hash, prev_hash, FM_HASH_LEN);
     fm_chunk_header_pack(&h, b->out.data);
     b->out.len = FM_CHUNK_HEADER_SIZE + h.comp_len;

@@ -27,11 +27,13 @@ int fm_file_header_parse(const uint8_t in[FM_FILE_HEADER_SIZE], fm_file_header *
 
 typedef struct fm_chunk_header {
     uint32_t type, codec;
-    uint64_t seq;
+    uint64_t seq;           /* stored as 32 bits */
+    uint32_t payload_crc;
     uint32_t raw_len, comp_len, records;
     uint8_t prev_hash[FM_HASH_LEN];
 } fm_chunk_header;
 
+/* Packs h (seq must be at most FM_MAX_CHUNKS) and computes the header CRC. */
 void fm_chunk_header_pack(const fm_chunk_header *h, uint8_t out[FM_CHUNK_HEADER_SIZE]);
 /* Checks magic, CRC, type, codec and size limits. FM_E_CORRUPT with *why on failure. */
 int fm_chunk_header_parse(const uint8_t in[FM_CHUNK_HEADER_SIZE], fm_chunk_header *h,
@@ -50,7 +52,7 @@ typedef struct fm_chunk_builder {
 int fm_chunk_builder_init(fm_chunk_builder *b, int level);
 void fm_chunk_builder_free(fm_chunk_builder *b);
 /* Builds chunk seq of the given type over raw[0..raw_len) holding `records` records. The
- * result is in b->out (data, len) until the next call. */
+ * result is in b->out (data, len) until the next call. FM_E_TOO_LARGE past FM_MAX_CHUNKS. */
 int fm_chunk_build(fm_chunk_builder *b, uint32_t type, uint64_t seq,
                    const uint8_t prev_hash[FM_HASH_LEN], const uint8_t *raw, size_t raw_len,
                    uint32_t records);

@@ -268,6 +268,9 @@ static int load_chunk(fm_reader *r)
                     "truncated: the file ends inside chunk %llu; %llu complete chunks (%llu "
                     "records) recovered",
                     seq, seq, (unsigned long long)r->info.records_before_final);
+    if ((uint32_t)crc32(0L, r->comp.data, h.comp_len) != h.payload_crc)
+        return fail(r, FM_E_CORRUPT, off + FM_CHUNK_HEADER_SIZE,
+                    "chunk %llu: payload checksum mismatch", seq);
     uint8_t hash[FM_HASH_LEN];
     fm_sha256_2(hb, sizeof hb, r->comp.data, h.comp_len, hash);
     if (fm_chunk_inflate(&r->zs, r->comp.data, h.comp_len, r->raw.data, h.raw_len) != FM_OK)

@@ -108,6 +108,10 @@ static int build_and_write(fm_writer *w, uint32_t type, const fm_bytebuf *raw, u
 {
     int rc = fm_chunk_build(&w->builder, type, w->seq, w->prev_hash, raw->data, raw->len,
                             records);
+    if (rc == FM_E_TOO_LARGE) {
+        set_error(w, rc, "the trace reached the format's limit of 2^32 chunks");
+        return rc;
+    }
     if (rc != FM_OK) {
         set_error(w, rc, "compressing a chunk failed (%s)", fm_status_name(rc));
         return rc;

@@ -53,7 +53,8 @@ extern "C" {
 #define FM_CH_OFF_MAGIC 0u        /* u32 */
 #define FM_CH_OFF_TYPE 4u         /* u16, enum fm_chunk_type */
 #define FM_CH_OFF_CODEC 6u        /* u16, enum fm_codec */
-#define FM_CH_OFF_SEQ 8u          /* u64, 0 for the first chunk, +1 for each next one */
+#define FM_CH_OFF_SEQ 8u          /* u32, 0 for the first chunk, +1 for each next one */
+#define FM_CH_OFF_PAYLOAD_CRC 12u /* u32, CRC-32 (zlib) of the stored payload */
 #define FM_CH_OFF_RAW_LEN 16u     /* u32, payload size after decompression */
 #define FM_CH_OFF_COMP_LEN 20u    /* u32, payload size as stored */
 #define FM_CH_OFF_RECORDS 24u     /* u32, number of records in the payload */
@@ -64,6 +65,9 @@ extern "C" {
  * SHA-256 of the complete bytes (header and payload) of chunk n-1. The chain head of a trace is
  * SHA-256 of its last chunk. */
 #define FM_HASH_LEN 32u
+
+/* A trace holds at most 2^32 chunks (at one chunk a second, 136 years). */
+#define FM_MAX_CHUNKS 0xffffffffull
 
 /* Limits every reader enforces before allocating anything. */
 #define FM_MAX_CHUNK_RAW (16u * 1024u * 1024u)

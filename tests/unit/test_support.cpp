@@ -53,6 +53,11 @@ uint64_t write_sample_trace(const std::string &path, uint32_t chunk_target)
     fm_writer_options_init(&o);
     o.chunk_target_bytes = chunk_target;
     o.flush_interval_ms = 100000;
+    // fixed identity and times: the same bytes on every run, so failures reproduce
+    o.have_trace_id = 1;
+    for (int i = 0; i < 16; i++)
+        o.trace_id[i] = (uint8_t)(0xa0 + i);
+    o.created_unix_ns = 1767225600000000000ull;
     fm_writer *w = nullptr;
     char err[256];
     EXPECT_EQ(fm_writer_open(&w, path.c_str(), &o, err, sizeof err), FM_OK) << err;
@@ -163,7 +168,7 @@ uint64_t write_sample_trace(const std::string &path, uint32_t chunk_target)
 
     fm_writer_stats st;
     fm_writer_get_stats(w, &st);
-    fm_writer_final_info fi = {0, FM_EXIT_NORMAL, 0};
+    fm_writer_final_info fi = {1767225601000000000ull, FM_EXIT_NORMAL, 0};
     EXPECT_EQ(fm_writer_close(w, &fi), FM_OK);
     return st.records;
 }

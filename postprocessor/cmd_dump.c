@@ -256,8 +256,8 @@ int cmd_dump(int argc, char **argv)
         if (as_json) {
             json_object_begin(&j, NULL);
             json_u64(&j, "chunk", ch->seq);
-            json_string(&j, "kind", fm_record_kind_name(rec.kind));
-            json_u64(&j, "kind_id", rec.kind);
+            json_string(&j, "record", fm_record_kind_name(rec.kind));
+            json_u64(&j, "record_kind", rec.kind);
             record_visit(&rec, &json_sink, &j);
             json_object_end(&j);
         } else {

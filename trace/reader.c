@@ -232,7 +232,7 @@ static int load_chunk(fm_reader *r)
         return fail(r, FM_E_TRUNCATED, off,
                     "truncated: the file ends inside the header of chunk %llu; %llu complete "
                     "chunks (%llu records) recovered",
-                    seq, seq, (unsigned long long)r->info.records_before_final);
+                    seq, seq, (unsigned long long)r->info.records);
     fm_chunk_header h;
     const char *why = "";
     int rc = fm_chunk_header_parse(hb, &h, &why);
@@ -267,7 +267,7 @@ static int load_chunk(fm_reader *r)
         return fail(r, FM_E_TRUNCATED, off,
                     "truncated: the file ends inside chunk %llu; %llu complete chunks (%llu "
                     "records) recovered",
-                    seq, seq, (unsigned long long)r->info.records_before_final);
+                    seq, seq, (unsigned long long)r->info.records);
     if ((uint32_t)crc32(0L, r->comp.data, h.comp_len) != h.payload_crc)
         return fail(r, FM_E_CORRUPT, off + FM_CHUNK_HEADER_SIZE,
                     "chunk %llu: payload checksum mismatch", seq);

@@ -15,16 +15,23 @@ static int finite_nonneg(double v)
     return isfinite(v) && v >= 0.0;
 }
 
+/* A class byte: one of this version's classes, or (strict == 0, a newer minor version's file)
+ * any byte but FM_CLASS_NONE, which only metric groups use. */
+static int class_ok(uint8_t c, int strict)
+{
+    return strict ? fm_precision_class_valid(c) : c != FM_CLASS_NONE;
+}
+
 /* Class lists are stored in ascending class order without repeats, so equal totals always
  * have equal encodings. */
-static int check_classes(const fm_class_flop *c, uint64_t n, const char **why)
+static int check_classes(const fm_class_flop *c, uint64_t n, int strict, const char **why)
 {
     if (n > FM_MAX_CLASSES) {
         *why = "more precision classes than exist";
         return FM_E_INVALID;
     }
     for (uint64_t i = 0; i < n; i++) {
-        if (!fm_precision_class_valid(c[i].precision_class)) {
+        if (!class_ok(c[i].precision_class, strict)) {
             *why = "unknown precision class";
             return FM_E_INVALID;
         }
@@ -48,6 +55,9 @@ static int check_classes(const fm_class_flop *c, uint64_t n, const char **why)
         }                          \
     } while (0)
 
+/* strict: only what this version of the format defines (writers, and readers of files of this
+ * or an older minor version); otherwise enumeration values a newer minor version may have
+ * added pass. Structural rules hold either way. */
 int fm_record_check(const fm_record *r, int strict, const char **why)
 {
     static const char *none = "";
@@ -80,7 +90,7 @@ int fm_record_check(const fm_record *r, int strict, const char **why)
         for (uint64_t i = 0; i < g->n_metrics; i++) {
             REQUIRE(g->metrics[i].name >= 1, "metric name missing");
             REQUIRE(g->metrics[i].precision_class == FM_CLASS_NONE ||
-                        fm_precision_class_valid(g->metrics[i].precision_class),
+                        class_ok(g->metrics[i].precision_class, strict),
                     "unknown precision class");
             REQUIRE(finite_nonneg(g->metrics[i].weight), "metric weight negative or not finite");
         }
@@ -104,7 +114,7 @@ int fm_record_check(const fm_record *r, int strict, const char **why)
                     a->launches_extrapolated <= a->launches - a->launches_measured,
                 "measured and extrapolated launches exceed launches");
         REQUIRE(a->n_classes == 0 || a->classes, "class figures missing");
-        return check_classes(a->classes, a->n_classes, why);
+        return check_classes(a->classes, a->n_classes, strict, why);
     }
     case FM_REC_PHASE_DEF:
         REQUIRE(r->u.phase_def.id >= 1 && r->u.phase_def.name >= 1, "phase without id or name");
@@ -113,7 +123,8 @@ int fm_record_check(const fm_record *r, int strict, const char **why)
         return FM_OK;
     case FM_REC_PHASE_EVENT:
         REQUIRE(r->u.phase_event.phase >= 1, "phase event without phase");
-        REQUIRE(r->u.phase_event.action == FM_PHASE_PUSH || r->u.phase_event.action == FM_PHASE_POP,
+        REQUIRE(!strict || r->u.phase_event.action == FM_PHASE_PUSH ||
+                    r->u.phase_event.action == FM_PHASE_POP,
                 "phase action neither push nor pop");
         return FM_OK;
     case FM_REC_DECLARATION:
@@ -126,7 +137,7 @@ int fm_record_check(const fm_record *r, int strict, const char **why)
     case FM_REC_FINAL:
         REQUIRE(r->u.final.n_classes == 0 || r->u.final.classes, "class totals missing");
         REQUIRE(!strict || r->u.final.exit_reason <= FM_EXIT_TOOL, "unknown exit reason");
-        return check_classes(r->u.final.classes, r->u.final.n_classes, why);
+        return check_classes(r->u.final.classes, r->u.final.n_classes, strict, why);
     case FM_REC_SIGNATURE:
         REQUIRE(r->u.signature.algorithm != FM_SIGALG_ED25519 ||
                     (r->u.signature.public_key.len == FM_ED25519_PUBKEY_LEN &&
@@ -568,7 +579,12 @@ int fm_record_decode(fm_dec *payload, unsigned file_minor, fm_bytebuf *arena, fm
     fm_dec body = {payload->p, payload->p + len, 0};
     payload->p += len;
     out->kind = (uint32_t)kind;
+    int strict = file_minor <= FM_FORMAT_MINOR;
     if (kind > FM_REC_KIND_MAX) {
+        if (strict) {
+            *why = "unknown record kind in a file of this format version";
+            return FM_E_CORRUPT;
+        }
         out->u.unknown_body.ptr = (const char *)body.p;
         out->u.unknown_body.len = (size_t)len;
         return FM_OK;
@@ -585,10 +601,10 @@ int fm_record_decode(fm_dec *payload, unsigned file_minor, fm_bytebuf *arena, fm
     }
     /* Trailing bytes are fields appended by a newer minor version; in a file of this reader's
      * own version they can only be damage. */
-    if (fm_dec_remaining(&body) && file_minor <= FM_FORMAT_MINOR) {
+    if (fm_dec_remaining(&body) && strict) {
         *why = "record body longer than its fields";
         return FM_E_CORRUPT;
     }
-    int rc = fm_record_check(out, 0, why);
+    int rc = fm_record_check(out, strict, why);
     return rc == FM_OK ? FM_OK : FM_E_CORRUPT;
 }

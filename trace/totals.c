@@ -10,6 +10,8 @@ void fm_totals_init(fm_totals *t)
 
 void fm_totals_add_aggregate(fm_totals *t, const fm_rec_aggregate *a)
 {
+    if (t->launches + a->launches < t->launches)
+        t->launches_overflow = 1;
     t->launches += a->launches;
     for (uint64_t i = 0; i < a->n_classes; i++) {
         uint8_t c = a->classes[i].precision_class;

@@ -67,6 +67,8 @@ static int check_final(verifier *v, const fm_rec_final *f)
                        (unsigned long long)info->records_before_final);
     if (memcmp(f->chain_head, c->prev_hash, FM_HASH_LEN) != 0)
         return problem(v, FM_E_CHAIN, "final record's chain head differs from the chain");
+    if (v->totals.launches_overflow)
+        return problem(v, FM_E_CORRUPT, "the records' launch counts add up to more than 2^64");
     if (f->launches_total != v->totals.launches)
         return problem(v, FM_E_CORRUPT, "final record counts %llu launches, the records %llu",
                        (unsigned long long)f->launches_total,
@@ -111,6 +113,14 @@ static int check_record(verifier *v, const fm_record *rec)
 {
     int rc = FM_OK;
     uint32_t k = rec->kind;
+    const fm_reader_info *info = fm_reader_get_info(v->r);
+    /* RUN_META opens a trace; a merged trace holds one per input */
+    if ((info->records == 1) != (k == FM_REC_RUN_META) &&
+        !(k == FM_REC_RUN_META && (info->flags & FM_FILE_FLAG_MERGED)))
+        return problem(v, FM_E_CORRUPT, info->records == 1
+                                            ? "the first record is not a run_meta record"
+                                            : "a second run_meta record in a trace that is not "
+                                              "merged");
     switch (k) {
     case FM_REC_STRING:
         return define(v, &v->strings, rec->u.string.id, 0, "string");

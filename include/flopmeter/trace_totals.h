@@ -19,6 +19,7 @@ typedef struct fm_totals {
     double measured[256];
     double extrapolated[256];
     uint8_t present[256]; /* 1 when the class appeared in any record */
+    int launches_overflow; /* the launch count passed 2^64 (only a forged trace can do that) */
 } fm_totals;
 
 void fm_totals_init(fm_totals *t);

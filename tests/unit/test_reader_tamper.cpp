@@ -256,9 +256,8 @@ TEST_F(Tamper, EditedFinalTotalsAreDetected)
     EXPECT_NE(std::string(res.message).find("launches"), std::string::npos) << res.message;
 }
 
-// A file written by a future minor version: an unknown record kind and an extra field at the
-// end of a known record are skipped; in a file of this version the extra field is damage.
-Bytes future_file(uint16_t minor)
+// A trace of one records chunk with the given raw payload, in format 1.<minor>.
+Bytes file_with_payload(uint16_t minor, const Bytes &payload, uint32_t records)
 {
     fm_file_header fh = {};
     fh.major = FM_FORMAT_MAJOR;
@@ -268,33 +267,62 @@ Bytes future_file(uint16_t minor)
     fm_file_header_pack(&fh, hdr);
     uint8_t prev[32];
     fm_sha256_2(hdr, sizeof hdr, nullptr, 0, prev);
-    // kind 99 with a 3-byte body; PHASE_EVENT with one extra trailing byte
-    uint8_t payload[] = {99, 3, 1, 2, 3, FM_REC_PHASE_EVENT, 5, 0, 0, 1, 1, 0x7f};
     fm_chunk_builder cb;
     fm_chunk_builder_init(&cb, 6);
-    EXPECT_EQ(fm_chunk_build(&cb, FM_CHUNK_RECORDS, 0, prev, payload, sizeof payload, 2), FM_OK);
+    EXPECT_EQ(fm_chunk_build(&cb, FM_CHUNK_RECORDS, 0, prev, payload.data(), payload.size(),
+                             records),
+              FM_OK);
     Bytes out(hdr, hdr + sizeof hdr);
     out.insert(out.end(), cb.out.data, cb.out.data + cb.out.len);
     fm_chunk_builder_free(&cb);
     return out;
 }
 
+// What a future minor version may write: a record of a new kind (99), a PHASE_EVENT with one
+// more field at its end, and an aggregate of a precision class this version does not define.
+const Bytes unknown_kind = {99, 3, 1, 2, 3};
+const Bytes longer_event = {FM_REC_PHASE_EVENT, 5, 0, 0, 1, 1, 0x7f};
+const Bytes new_class_aggregate = {FM_REC_AGGREGATE, 26, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0x0f,
+                                   0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0};
+
+Bytes concat(std::initializer_list<Bytes> parts)
+{
+    Bytes out;
+    for (const auto &p : parts)
+        out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
 TEST(Compatibility, NewerMinorVersionIsReadAndUnknownsSkipped)
 {
-    auto res = fmtest::read_all(future_file(FM_FORMAT_MINOR + 1));
+    auto res = fmtest::read_all(file_with_payload(
+        FM_FORMAT_MINOR + 1, concat({unknown_kind, longer_event, new_class_aggregate}), 3));
     EXPECT_EQ(res.status, FM_END) << res.error;
-    ASSERT_EQ(res.records, 2u);
+    ASSERT_EQ(res.records, 3u);
     EXPECT_EQ(res.kinds[0], 99u);
     EXPECT_EQ(res.kinds[1], (uint32_t)FM_REC_PHASE_EVENT);
+    EXPECT_EQ(res.kinds[2], (uint32_t)FM_REC_AGGREGATE);
     EXPECT_EQ(res.info.unknown_records, 1u);
     EXPECT_EQ(res.info.minor, FM_FORMAT_MINOR + 1);
 }
 
-TEST(Compatibility, TrailingFieldsInACurrentVersionFileAreDamage)
+// In a file of this reader's own version, the same things can only be damage.
+TEST(Compatibility, UnknownsInACurrentVersionFileAreDamage)
 {
-    auto res = fmtest::read_all(future_file(FM_FORMAT_MINOR));
+    auto res = fmtest::read_all(file_with_payload(FM_FORMAT_MINOR, longer_event, 1));
     EXPECT_EQ(res.status, FM_E_CORRUPT);
     EXPECT_NE(res.error.find("longer than its fields"), std::string::npos) << res.error;
+    res = fmtest::read_all(file_with_payload(FM_FORMAT_MINOR, unknown_kind, 1));
+    EXPECT_EQ(res.status, FM_E_CORRUPT);
+    EXPECT_NE(res.error.find("unknown record kind"), std::string::npos) << res.error;
+    res = fmtest::read_all(file_with_payload(FM_FORMAT_MINOR, new_class_aggregate, 1));
+    EXPECT_EQ(res.status, FM_E_CORRUPT);
+    EXPECT_NE(res.error.find("unknown precision class"), std::string::npos) << res.error;
+}
+
+Bytes future_file(uint16_t minor)
+{
+    return file_with_payload(minor, concat({unknown_kind, longer_event}), 2);
 }
 
 TEST(Compatibility, NewerMajorVersionAndUnknownRequiredFlagsAreRefused)

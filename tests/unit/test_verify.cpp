@@ -19,11 +19,23 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// Builds a trace by hand (no writer, so nothing is checked on the way): one records chunk
-// holding recs, then a FINAL chunk that the caller may falsify.
-Bytes build(const std::vector<fm_record> &recs,
-            const std::function<void(fm_rec_final &)> &falsify = nullptr)
+fm_record run_meta()
 {
+    fm_record r = {};
+    r.kind = FM_REC_RUN_META;
+    r.u.run_meta.rank = -1;
+    r.u.run_meta.local_rank = -1;
+    return r;
+}
+
+// Builds a trace by hand (no writer, so nothing is checked on the way): one records chunk
+// holding a RUN_META record (unless with_meta is false) and recs, then a FINAL chunk that the
+// caller may falsify.
+Bytes build(std::vector<fm_record> recs,
+            const std::function<void(fm_rec_final &)> &falsify = nullptr, bool with_meta = true)
+{
+    if (with_meta)
+        recs.insert(recs.begin(), run_meta());
     fm_file_header fh = {};
     fh.major = FM_FORMAT_MAJOR;
     fh.minor = FM_FORMAT_MINOR;
@@ -143,6 +155,13 @@ TEST(Verify, UndefinedReferencesAreReported)
     expect_problem(build({sig(1, 1), str(1, "k")}), FM_E_CORRUPT, "not defined before");
 }
 
+TEST(Verify, RunMetaOpensTheTraceOnce)
+{
+    expect_problem(build({str(1, "k")}, nullptr, false), FM_E_CORRUPT,
+                   "first record is not a run_meta");
+    expect_problem(build({str(1, "k"), run_meta()}), FM_E_CORRUPT, "second run_meta");
+}
+
 TEST(Verify, DuplicateIdsAreReported)
 {
     expect_problem(build({str(1, "a"), str(1, "b")}), FM_E_CORRUPT, "string 1 is defined twice");
@@ -170,7 +189,7 @@ TEST(Verify, FinalRecordMustAgreeWithTheTrace)
 {
     std::vector<fm_record> recs = {str(1, "k"), sig(1, 1), agg(1)};
     expect_problem(build(recs, [](fm_rec_final &f) { f.record_count--; }), FM_E_CORRUPT,
-                   "counts 2 records, the trace has 3");
+                   "counts 3 records, the trace has 4");
     expect_problem(build(recs, [](fm_rec_final &f) { f.chunk_count = 5; }), FM_E_CORRUPT,
                    "counts 5 chunks");
     expect_problem(build(recs, [](fm_rec_final &f) { f.launches_total = 4; }), FM_E_CORRUPT,

@@ -8,5 +8,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_estimate(int argc, char **argv);
 
 #endif

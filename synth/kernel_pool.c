@@ -221,7 +221,8 @@ void synth_kernel_draw(synth_kernel *k, const synth_model *m, fm_rng *rng)
         break;
     case K_FLASH_FWD:
     case K_FLASH_BWD: {
-        double seq = m->seq_len * s, b = m->micro_batch;
+        /* the context length is the model's; the random scale changes the batch only */
+        double seq = m->seq_len, b = m->micro_batch * s;
         double qk = 4.0 * b * m->heads * seq * seq * head_dim; /* QK^T and PV */
         int bwd = kind == K_FLASH_BWD;
         snprintf(k->name, sizeof k->name,
@@ -335,6 +336,12 @@ void synth_kernel_draw(synth_kernel *k, const synth_model *m, fm_rng *rng)
         k->noise = 0.15; /* routing decides the work: it changes from launch to launch */
         break;
     }
+    /* data-dependent work: attention over packed sequences of varying length, and grouped
+     * GEMMs whose tokens per expert vary from step to step */
+    if ((kind == K_FLASH_FWD || kind == K_FLASH_BWD) && fm_rng_uniform(rng) < 0.3)
+        k->noise = 0.10;
+    if (kind == K_GEMM_WGMMA && fm_rng_uniform(rng) < 0.05)
+        k->noise = 0.20;
     double threads = 0;
     for (int i = 0; i < k->n_comp; i++)
         threads += k->comp[i].count;

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "idmap.h"
@@ -183,32 +184,49 @@ static int check_record(verifier *v, const fm_record *rec)
     }
 }
 
-int fm_verify_reader(fm_reader *r, const fm_verify_options *opt, fm_verify_result *res)
-{
-    memset(res, 0, sizeof *res);
-    verifier v = {.r = r, .opt = opt, .res = res};
-    fm_idmap_init(&v.strings);
-    fm_idmap_init(&v.callsites);
-    fm_idmap_init(&v.signatures);
-    fm_idmap_init(&v.groups);
-    fm_idmap_init(&v.phases);
-    fm_totals_init(&v.totals);
+struct fm_verifier {
+    verifier v;
+    fm_verify_result res;
+};
 
-    fm_record rec;
-    int rc;
-    while ((rc = fm_reader_next(r, &rec)) == FM_OK) {
-        res->records_by_kind[rec.kind <= FM_REC_KIND_MAX ? rec.kind : 0]++;
-        if (check_record(&v, &rec) != FM_OK)
-            break;
+fm_verifier *fm_verifier_new(fm_reader *r, const fm_verify_options *opt)
+{
+    fm_verifier *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->v.r = r;
+    x->v.opt = opt;
+    x->v.res = &x->res;
+    fm_idmap_init(&x->v.strings);
+    fm_idmap_init(&x->v.callsites);
+    fm_idmap_init(&x->v.signatures);
+    fm_idmap_init(&x->v.groups);
+    fm_idmap_init(&x->v.phases);
+    fm_totals_init(&x->v.totals);
+    return x;
+}
+
+int fm_verifier_record(fm_verifier *x, const fm_record *rec)
+{
+    if (x->res.status != FM_OK)
+        return x->res.status;
+    x->res.records_by_kind[rec->kind <= FM_REC_KIND_MAX ? rec->kind : 0]++;
+    return check_record(&x->v, rec);
+}
+
+int fm_verifier_finish(fm_verifier *x, int reader_status, fm_verify_result *res)
+{
+    fm_reader *r = x->v.r;
+    const fm_verify_options *opt = x->v.opt;
+    if (reader_status < 0 && x->res.status == FM_OK) {
+        x->res.status = reader_status;
+        x->res.offset = fm_reader_error_offset(r);
+        snprintf(x->res.message, sizeof x->res.message, "%s", fm_reader_error(r));
     }
-    if (rc < 0) {
-        res->status = rc;
-        res->offset = fm_reader_error_offset(r);
-        snprintf(res->message, sizeof res->message, "%s", fm_reader_error(r));
-    }
+    *res = x->res;
     res->info = *fm_reader_get_info(r);
     res->complete = res->info.final_seen;
-    res->launches = v.totals.launches;
+    res->launches = x->v.totals.launches;
     if (res->status == FM_OK && !res->complete) {
         res->status = FM_E_TRUNCATED;
         res->offset = res->info.bytes_valid;
@@ -224,11 +242,37 @@ int fm_verify_reader(fm_reader *r, const fm_verify_options *opt, fm_verify_resul
                  "%s: no valid signature by the trusted key (%llu signatures present)",
                  fm_reader_name(r), (unsigned long long)res->signatures);
     }
-    fm_idmap_free(&v.strings);
-    fm_idmap_free(&v.callsites);
-    fm_idmap_free(&v.signatures);
-    fm_idmap_free(&v.groups);
-    fm_idmap_free(&v.phases);
+    return res->status;
+}
+
+void fm_verifier_free(fm_verifier *x)
+{
+    if (!x)
+        return;
+    fm_idmap_free(&x->v.strings);
+    fm_idmap_free(&x->v.callsites);
+    fm_idmap_free(&x->v.signatures);
+    fm_idmap_free(&x->v.groups);
+    fm_idmap_free(&x->v.phases);
+    free(x);
+}
+
+int fm_verify_reader(fm_reader *r, const fm_verify_options *opt, fm_verify_result *res)
+{
+    fm_verifier *x = fm_verifier_new(r, opt);
+    if (!x) {
+        memset(res, 0, sizeof *res);
+        res->status = FM_E_NOMEM;
+        snprintf(res->message, sizeof res->message, "%s: out of memory", fm_reader_name(r));
+        return res->status;
+    }
+    fm_record rec;
+    int rc;
+    while ((rc = fm_reader_next(r, &rec)) == FM_OK)
+        if (fm_verifier_record(x, &rec) != FM_OK)
+            break;
+    fm_verifier_finish(x, rc, res);
+    fm_verifier_free(x);
     return res->status;
 }
 

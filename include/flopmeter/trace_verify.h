@@ -44,6 +44,17 @@ int fm_verify_file(const char *path, const fm_verify_options *opt, fm_verify_res
 /* The same over an open reader that has not delivered any record yet. */
 int fm_verify_reader(fm_reader *r, const fm_verify_options *opt, fm_verify_result *res);
 
+/* The same checks for a consumer that reads the records itself (the report reads each trace
+ * once): create a verifier on the reader, hand it every record fm_reader_next delivers, then
+ * finish with the status fm_reader_next ended with. opt must outlive the verifier. */
+typedef struct fm_verifier fm_verifier;
+fm_verifier *fm_verifier_new(fm_reader *r, const fm_verify_options *opt);
+/* Checks one record; returns the verifier's (sticky) status. */
+int fm_verifier_record(fm_verifier *v, const fm_record *rec);
+/* Fills *res and returns res->status. */
+int fm_verifier_finish(fm_verifier *v, int reader_status, fm_verify_result *res);
+void fm_verifier_free(fm_verifier *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -68,8 +68,6 @@ static int check_final(verifier *v, const fm_rec_final *f)
                        (unsigned long long)info->records_before_final);
     if (memcmp(f->chain_head, c->prev_hash, FM_HASH_LEN) != 0)
         return problem(v, FM_E_CHAIN, "final record's chain head differs from the chain");
-    if (v->totals.launches_overflow)
-        return problem(v, FM_E_CORRUPT, "the records' launch counts add up to more than 2^64");
     if (f->launches_total != v->totals.launches)
         return problem(v, FM_E_CORRUPT, "final record counts %llu launches, the records %llu",
                        (unsigned long long)f->launches_total,
@@ -163,6 +161,9 @@ static int check_record(verifier *v, const fm_record *rec)
             (rc = need(v, &v->phases, rec->u.aggregate.phase, "phase", k)))
             return rc;
         fm_totals_add_aggregate(&v->totals, &rec->u.aggregate);
+        if (v->totals.launches_overflow)
+            return problem(v, FM_E_CORRUPT, "the records' launch counts add up to more than "
+                                            "2^64");
         return FM_OK;
     case FM_REC_PHASE_DEF:
         if ((rc = need(v, &v->strings, rec->u.phase_def.name, "string", k)))

@@ -326,7 +326,8 @@ static int run(int argc, char **argv, int estimate)
     for (int i = 0; i < n_paths; i++)
         if (rp_read_trace(&m, paths[i], &rop, err, sizeof err) != 0)
             goto fail;
-    if (rp_facts_from_model(&facts, &m, err, sizeof err) != 0 ||
+    if (rp_check_traces(&m, a.ro.combine_runs, err, sizeof err) != 0 ||
+        rp_facts_from_model(&facts, &m, a.ro.combine_runs, err, sizeof err) != 0 ||
         (a.model && rp_facts_from_spec_file(&facts, a.model, err, sizeof err) != 0))
         goto fail;
     for (int i = 0; i < a.n_facts; i++) {

@@ -135,9 +135,10 @@ int kv_parse(const char *text, size_t len, const char *name, kv_file *out, char 
             cursor += tl + nl + 2;
             for (size_t i = 0; i < out->n_sections; i++) {
                 if (strcmp(out->sections[i], both) == 0) {
-                    kv_free(out);
-                    return fail(err, errlen, name, line, "section [%s%s%s] appears twice",
-                                cur_type, *cur_name ? " " : "", cur_name);
+                    fail(err, errlen, name, line, "section [%s%s%s] appears twice", cur_type,
+                         *cur_name ? " " : "", cur_name);
+                    kv_free(out); /* after the message: it names strings kv_free releases */
+                    return -1;
                 }
             }
             out->sections[out->n_sections++] = both;

@@ -100,7 +100,7 @@ typedef struct rp_report {
     rp_amount model_fp;       /* training work without recomputation (the formulas' basis) */
     rp_amount model_recompute_fp;
     double wall_seconds;
-    double start_unix_ns, end_unix_ns;
+    uint64_t start_unix_ns, end_unix_ns;
     uint32_t variable_signatures; /* signatures whose work differs between launches */
     /* comparisons */
     rp_estimate_row estimates[FM_EST_COUNT];
@@ -129,6 +129,10 @@ typedef struct rp_report_options {
     int estimate_only;        /* no traces: rules are applied to a formula estimate */
     int primary_estimate;     /* with estimate_only: the estimate used (FM_EST_*) */
 } rp_report_options;
+
+/* Checks that the traces belong together: one run (unless combine_runs), one world size, no
+ * rank twice. 0, or -1 with a message naming the files. */
+int rp_check_traces(const rp_model *m, int combine_runs, char *err, size_t errlen);
 
 /* Computes the report. 0, or -1 with a message (mismatched runs, duplicate ranks, ...). */
 int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,

@@ -107,33 +107,46 @@ static rp_amount scaled(rp_amount a, double k)
 
 /* ---- coverage ----------------------------------------------------------------------------- */
 
+int rp_check_traces(const rp_model *m, int combine_runs, char *err, size_t errlen)
+{
+    if (!m->n_traces)
+        return 0;
+    const rp_trace *first = &m->traces[0];
+    const char *run = first->run_id ? first->run_id : "";
+    for (uint32_t i = 0; i < m->n_traces; i++) {
+        const rp_trace *t = &m->traces[i];
+        const char *this_run = t->run_id ? t->run_id : "";
+        if (!combine_runs && strcmp(this_run, run) != 0)
+            return fail(err, errlen, "%s belongs to run '%s', %s to run '%s': one report covers "
+                                     "one run (--combine-runs to add up several)",
+                        t->path, this_run, first->path, run);
+        if (!combine_runs && t->world_size != first->world_size)
+            return fail(err, errlen, "%s says the job has %llu ranks, %s says %llu", t->path,
+                        (unsigned long long)t->world_size, first->path,
+                        (unsigned long long)first->world_size);
+        for (uint32_t j = 0; j < i; j++) {
+            const rp_trace *u = &m->traces[j];
+            if (t->rank >= 0 && t->rank == u->rank &&
+                strcmp(this_run, u->run_id ? u->run_id : "") == 0)
+                return fail(err, errlen, "rank %lld of run '%s' appears twice: %s and %s",
+                            (long long)t->rank, this_run, u->path, t->path);
+        }
+    }
+    return 0;
+}
+
 static int coverage(rp_report *r, const rp_model *m, const rp_report_options *opt, char *err,
                     size_t errlen)
 {
     if (!m->n_traces)
         return 0;
+    if (rp_check_traces(m, opt->combine_runs, err, errlen) != 0)
+        return -1;
     snprintf(r->run_id, sizeof r->run_id, "%s", m->traces[0].run_id ? m->traces[0].run_id : "");
     r->world_size = m->traces[0].world_size;
-    for (uint32_t i = 0; i < m->n_traces; i++) {
-        const rp_trace *t = &m->traces[i];
-        if (t->usable_partial)
+    for (uint32_t i = 0; i < m->n_traces; i++)
+        if (m->traces[i].usable_partial)
             r->incomplete = 1;
-        if (!opt->combine_runs && strcmp(t->run_id ? t->run_id : "", r->run_id) != 0)
-            return fail(err, errlen, "%s belongs to run '%s', %s to run '%s': one report covers "
-                                     "one run (--combine-runs to add up several)",
-                        t->path, t->run_id ? t->run_id : "", m->traces[0].path, r->run_id);
-        if (!opt->combine_runs && t->world_size != r->world_size)
-            return fail(err, errlen, "%s says the job has %llu ranks, %s says %llu", t->path,
-                        (unsigned long long)t->world_size, m->traces[0].path,
-                        (unsigned long long)r->world_size);
-        for (uint32_t j = 0; j < i; j++) {
-            const rp_trace *u = &m->traces[j];
-            if (t->rank >= 0 && t->rank == u->rank &&
-                strcmp(t->run_id ? t->run_id : "", u->run_id ? u->run_id : "") == 0)
-                return fail(err, errlen, "rank %lld of run '%s' appears twice: %s and %s",
-                            (long long)t->rank, t->run_id ? t->run_id : "", u->path, t->path);
-        }
-    }
     r->ranks_covered = m->n_traces;
     r->scale = 1;
     if (!opt->combine_runs && r->world_size > r->ranks_covered) {
@@ -154,7 +167,7 @@ static void utilization(rp_report *r)
     u->mfu = u->hfu = u->mfu_palm = u->peak_time_share = NAN;
     for (uint32_t i = 0; i < m->n_traces; i++) {
         const rp_trace *t = &m->traces[i];
-        double s = t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) * 1e-9 : 0;
+        double s = t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) / 1e9 : 0;
         u->gpu_seconds += s * (t->devices ? t->devices : 1);
     }
     if (m->n_traces == 0 && !isnan(r->facts->v[RP_F_GPU_HOURS]))
@@ -239,7 +252,7 @@ static void hardware_days(rp_report *r)
             h = &r->hw_days[r->n_hw_days++];
             snprintf(h->device, sizeof h->device, "%s", dev);
         }
-        double s = t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) * 1e-9 : 0;
+        double s = t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) / 1e9 : 0;
         uint32_t gpus = t->devices ? t->devices : 1;
         h->gpu_seconds += s * gpus * r->scale;
         h->gpus += gpus;
@@ -335,6 +348,22 @@ static double line_of(const rp_report *r, const rp_threshold *t, char *from, siz
 static int beyond(double v, double line, int or_equal)
 {
     return or_equal ? v >= line : v > line;
+}
+
+/* Does an estimate estimate what a rule basis counts? Training-work formulas fit every basis
+ * that counts training; those with recomputation only bases that count recomputation; the
+ * hardware-based estimate (everything executed) only bases that leave nothing out. */
+static int estimate_fits(fm_estimate_basis b, uint32_t mask)
+{
+    switch (b) {
+    case FM_BASIS_MODEL:
+        return (mask & bit(FM_PHASE_PRETRAINING)) || (mask & bit(FM_PHASE_FINETUNING));
+    case FM_BASIS_MODEL_RECOMPUTE:
+        return (mask & bit(FM_PHASE_RECOMPUTATION)) != 0;
+    case FM_BASIS_EXECUTED:
+        return (mask & ALL_CATEGORIES) == ALL_CATEGORIES;
+    }
+    return 0;
 }
 
 static int straddles(double estimate, double line)
@@ -472,7 +501,9 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
             if (straddles(x->counted, x->threshold))
                 x->straddling |= 1u << FM_EST_COUNT;
             for (int e = 0; e < FM_EST_COUNT; e++)
-                if (r->estimates[e].e.available && straddles(r->estimates[e].e.flop, x->threshold))
+                if (r->estimates[e].e.available &&
+                    estimate_fits(r->estimates[e].e.basis, br->b->categories) &&
+                    straddles(r->estimates[e].e.flop, x->threshold))
                     x->straddling |= 1u << e;
             if (r->projection && br->rate_per_token > 0) {
                 double rel_meas = br->counted.value > 0
@@ -561,6 +592,12 @@ static void methodology(rp_report *r)
     char a[48], b[48], pct[24], pct2[24], pct3[24];
 #define SAY(...) (n += (size_t)snprintf(s + n, n < len ? len - n : 0, __VA_ARGS__))
     double launches = (double)m->launches;
+    if (r->estimate_only) {
+        SAY("Compute was estimated, not measured: %s (%s) applied to the declared facts "
+            "(model, data and hardware as listed). Energy was not estimated.",
+            r->estimates[r->primary_estimate].e.name, r->estimates[r->primary_estimate].e.form);
+        return;
+    }
     SAY("Compute was measured with flopmeter, which reads the GPUs' hardware performance "
         "counters (CUPTI) for the floating-point operations kernels execute, on CUDA cores and "
         "tensor cores, by precision. ");
@@ -644,9 +681,9 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
             if (m->traces[i].end_ns > end)
                 end = m->traces[i].end_ns;
         }
-        r->start_unix_ns = (double)start;
-        r->end_unix_ns = (double)end;
-        r->wall_seconds = end > start ? (double)(end - start) * 1e-9 : 0;
+        r->start_unix_ns = start;
+        r->end_unix_ns = end;
+        r->wall_seconds = end > start ? (double)(end - start) / 1e9 : 0;
     }
 
     /* utilisation first (the hardware estimate needs the peak), then the estimates */

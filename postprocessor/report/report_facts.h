@@ -55,8 +55,10 @@ int rp_fact_by_key(const char *key);
 void rp_facts_init(rp_facts *f);
 
 /* Collects the traces' declarations. Facts declared differently by two traces, and impossible
- * values, are refused with the key and the files named. */
-int rp_facts_from_model(rp_facts *f, const rp_model *m, char *err, size_t errlen);
+ * values, are refused with the key and the files named. With combine_runs (traces of several
+ * runs) the plans (plan.*) are left out: each run has its own. */
+int rp_facts_from_model(rp_facts *f, const rp_model *m, int combine_runs, char *err,
+                        size_t errlen);
 
 /* Reads a model spec file (docs/report.md, "Model spec files") over the facts. */
 int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, size_t len,

@@ -43,8 +43,8 @@ static void run(json_out *j, const rp_report *r)
     json_u64(j, "ranks_covered", r->ranks_covered);
     json_bool(j, "incomplete", r->incomplete);
     json_double(j, "scale", r->scale);
-    json_double(j, "start_unix_ns", r->start_unix_ns);
-    json_double(j, "end_unix_ns", r->end_unix_ns);
+    json_u64(j, "start_unix_ns", r->start_unix_ns);
+    json_u64(j, "end_unix_ns", r->end_unix_ns);
     json_double(j, "wall_seconds", r->wall_seconds);
     json_object_end(j);
 }
@@ -78,11 +78,11 @@ static void traces(json_out *j, const rp_report *r)
         json_hex(j, "chain_head", t->verify.info.head, FM_HASH_LEN);
         json_u64(j, "signatures", t->verify.signatures);
         json_u64(j, "signatures_valid", t->verify.signatures_valid);
-        json_double(j, "start_unix_ns", (double)t->start_ns);
-        json_double(j, "end_unix_ns", (double)t->end_ns);
+        json_u64(j, "start_unix_ns", t->start_ns);
+        json_u64(j, "end_unix_ns", t->end_ns);
         json_u64(j, "launches", t->launches);
         json_u64(j, "launches_unmeasured", t->launches_unmeasured);
-        json_double(j, "busy_seconds", t->busy_ns * 1e-9);
+        json_double(j, "busy_seconds", t->busy_ns / 1e9);
         json_double(j, "flop", fp);
         json_u64(j, "records_dropped", t->records_dropped);
         json_object_end(j);
@@ -110,7 +110,7 @@ static void executed(json_out *j, const rp_report *r)
     json_u64(j, "unmeasured", m->launches_unmeasured);
     json_object_end(j);
     json_double(j, "counter_samples", samples);
-    json_double(j, "busy_seconds", m->busy_ns * 1e-9 * r->scale);
+    json_double(j, "busy_seconds", m->busy_ns / 1e9 * r->scale);
     json_double(j, "gpu_seconds", r->util.gpu_seconds);
     json_u64(j, "variable_signatures", r->variable_signatures);
     json_object_end(j);
@@ -193,7 +193,7 @@ static void signatures(json_out *j, const rp_report *r)
         json_u64(j, "launches_extrapolated", s->launches_extrapolated);
         json_u64(j, "launches_unmeasured",
                  s->launches - s->launches_measured - s->launches_extrapolated);
-        json_double(j, "busy_seconds", (double)s->busy_ns * 1e-9);
+        json_double(j, "busy_seconds", (double)s->busy_ns / 1e9);
         json_double(j, "flop_measured", s->ops[RP_FP].measured * r->scale);
         json_double(j, "flop_extrapolated", s->ops[RP_FP].extrapolated * r->scale);
         json_double(j, "integer_ops",
@@ -241,7 +241,7 @@ static void degradations(json_out *j, const rp_report *r)
         json_object_begin(j, NULL);
         json_string(j, "trace", m->traces[d->trace].path);
         json_i64(j, "rank", m->traces[d->trace].rank);
-        json_double(j, "time_unix_ns", (double)d->time_ns);
+        json_u64(j, "time_unix_ns", d->time_ns);
         json_string(j, "kind", fm_degradation_kind_name(d->kind));
         json_i64(j, "api_result", d->api_result);
         json_u64(j, "launches_affected", d->launches_affected);

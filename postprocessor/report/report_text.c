@@ -37,9 +37,9 @@ static const char *pct(double f, char *buf, size_t len)
     return rp_fmt_percent(f, buf, len);
 }
 
-static const char *iso(double unix_ns, char *buf, size_t len)
+static const char *iso(uint64_t unix_ns, char *buf, size_t len)
 {
-    time_t t = (time_t)(unix_ns / 1e9);
+    time_t t = (time_t)(unix_ns / 1000000000ull);
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         snprintf(buf, len, "?");
@@ -147,9 +147,9 @@ static void executed(const out *o, const rp_report *r)
                 pct((double)m->launches_unmeasured / l, p3, sizeof p3), reset(o));
     if (r->util.gpu_seconds > 0)
         fprintf(o->f, "  kernel time     %s of %s GPU time (%s busy)\n",
-                rp_fmt_duration(m->busy_ns * 1e-9 * r->scale, a, sizeof a),
+                rp_fmt_duration(m->busy_ns / 1e9 * r->scale, a, sizeof a),
                 rp_fmt_duration(r->util.gpu_seconds, d1, sizeof d1),
-                pct(m->busy_ns * 1e-9 * r->scale / r->util.gpu_seconds, p1, sizeof p1));
+                pct(m->busy_ns / 1e9 * r->scale / r->util.gpu_seconds, p1, sizeof p1));
     if (r->variable_signatures)
         fprintf(o->f, "  %u kernel signature%s did different work on different launches "
                       "(data-dependent)\n",
@@ -214,7 +214,7 @@ static void by_rank(const out *o, const rp_report *r)
         fprintf(o->f, "  %6lld %-20.20s %-28.28s %12s %12s %10s\n", (long long)t->rank,
                 t->host ? t->host : "?", t->device_name ? t->device_name : "?",
                 sci(fp, a, sizeof a), rp_fmt_g((double)t->launches),
-                rp_fmt_duration(t->busy_ns * 1e-9, d, sizeof d));
+                rp_fmt_duration(t->busy_ns / 1e9, d, sizeof d));
     }
 }
 
@@ -274,7 +274,7 @@ static void degradations(const out *o, const rp_report *r)
     for (uint32_t i = 0; i < m->n_degradations; i++) {
         const rp_degradation *d = &m->degradations[i];
         fprintf(o->f, "  %s rank %lld: %s%s%s, %s launches affected: %s\n",
-                iso((double)d->time_ns, a, sizeof a), (long long)m->traces[d->trace].rank,
+                iso(d->time_ns, a, sizeof a), (long long)m->traces[d->trace].rank,
                 yellow(o), fm_degradation_kind_name(d->kind), reset(o),
                 rp_fmt_g((double)d->launches_affected), d->message);
     }
@@ -311,6 +311,20 @@ static const char *basis_name(fm_estimate_basis b)
 static void estimates(const out *o, const rp_report *r)
 {
     char a[48], b[48];
+    if (r->estimate_only) {
+        heading(o, "FORMULA ESTIMATES");
+        fprintf(o->f, "  %-46s %10s  %s\n", "estimate", "FLOP", "formula");
+        for (int i = 0; i < FM_EST_COUNT; i++) {
+            const rp_estimate_row *e = &r->estimates[i];
+            fprintf(o->f, "  %-46.46s %10s  %s%s%s%s\n", e->e.name,
+                    e->e.available ? sci(e->e.flop, a, sizeof a) : "-", e->e.form,
+                    e->e.available ? "" : " (needs ", e->e.available ? "" : e->e.missing,
+                    e->e.available ? "" : ")");
+        }
+        fprintf(o->f, "  the rules below are applied to %s (--use chooses another)\n",
+                r->estimates[r->primary_estimate].e.name);
+        return;
+    }
     heading(o, "FORMULA ESTIMATES AGAINST THE MEASUREMENT");
     fprintf(o->f, "  %-46s %10s %10s %-11s %6s\n", "estimate", "estimate", "measured", "basis",
             "ratio");
@@ -357,11 +371,16 @@ static void rules(const out *o, const rp_report *r)
                 p->verified ? "" : ", not verified against the primary source");
         for (uint32_t k = 0; k < p->n_bases; k++) {
             const rp_basis_result *br = &pr->bases[k];
-            fprintf(o->f, "    basis %s: %s FLOP ±%s%s", br->b->name,
-                    sci(br->counted.value, a, sizeof a),
-                    pct(br->counted.value > 0 ? br->counted.half_width / br->counted.value : 0,
-                        p1, sizeof p1),
-                    p->counts_integer ? " (integer operations included)" : "");
+            if (r->estimate_only)
+                fprintf(o->f, "    basis %s: estimated %s FLOP", br->b->name,
+                        sci(br->counted.value, a, sizeof a));
+            else
+                fprintf(o->f, "    basis %s: %s FLOP ±%s%s", br->b->name,
+                        sci(br->counted.value, a, sizeof a),
+                        pct(br->counted.value > 0 ? br->counted.half_width / br->counted.value
+                                                  : 0,
+                            p1, sizeof p1),
+                        p->counts_integer ? " (integer operations included)" : "");
             if (br->prior > 0)
                 fprintf(o->f, ", including prior.compute %s", sci(br->prior, b, sizeof b));
             fputc('\n', o->f);

@@ -744,6 +744,12 @@ void rp_report_free(rp_report *r)
     memset(r, 0, sizeof *r);
 }
 
+static int starts_with(const char *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strlen(s) >= n && memcmp(s, prefix, n) == 0;
+}
+
 const char *rp_callsite_label(const rp_callsite *c, char *buf, size_t len)
 {
     static const char *const plumbing[] = {"libcuda.so", "libcudart", "libcublas", "libcudnn",
@@ -754,7 +760,7 @@ const char *rp_callsite_label(const rp_callsite *c, char *buf, size_t len)
         const char *base = strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod;
         int skip = 0;
         for (size_t k = 0; k < sizeof plumbing / sizeof *plumbing; k++)
-            skip |= strncmp(base, plumbing[k], strlen(plumbing[k])) == 0;
+            skip |= starts_with(base, plumbing[k]);
         if (!skip)
             pick = &c->frames[i];
     }

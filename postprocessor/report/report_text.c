@@ -101,12 +101,20 @@ static void header(const out *o, const rp_report *r)
                 m->n_traces == 1 ? "" : "s", r->ranks_covered,
                 r->world_size ? rp_fmt_g((double)r->world_size) : "?",
                 r->scale != 1 ? "; totals scaled to all ranks (--scale-to-world-size)" : "");
-    if (r->incomplete)
-        fprintf(o->f, "%sINCOMPLETE:%s %s\n", yellow(o), reset(o),
-                r->world_size > r->ranks_covered && r->scale == 1
-                    ? "not every rank's trace was given, or a trace is damaged or unfinished; "
-                      "the figures cover what was read"
-                    : "a trace is damaged or unfinished; the figures cover what was read");
+    if (r->incomplete) {
+        uint32_t partial = 0;
+        for (uint32_t i = 0; i < m->n_traces; i++)
+            partial += m->traces[i].usable_partial;
+        fprintf(o->f, "%sINCOMPLETE:%s", yellow(o), reset(o));
+        if (r->world_size > r->ranks_covered)
+            fprintf(o->f, " the traces of %u of %llu ranks were given%s;", r->ranks_covered,
+                    (unsigned long long)r->world_size,
+                    r->scale != 1 ? " (totals scaled up)" : ", so the job's totals are larger");
+        if (partial)
+            fprintf(o->f, " %u trace%s damaged or unfinished, used up to that point;", partial,
+                    partial == 1 ? " is" : "s are");
+        fprintf(o->f, " see the figures in that light\n");
+    }
     for (uint32_t i = 0; i < m->n_traces; i++) {
         const rp_trace *t = &m->traces[i];
         const char *state = t->verify.status == FM_OK

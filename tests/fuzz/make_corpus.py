@@ -4,6 +4,8 @@
 corpus/bytes/    whole trace files (intact, signed, cut short) for fuzz_trace_bytes
 corpus/payloads/ the same traces as fuzz_trace_payloads reads them: per chunk a type byte, a
                  16-bit record count and the decompressed payload, joined by ff fe
+corpus/report_inputs/ a model spec, the shipped threshold profiles and peak tables, each
+                 behind the byte that selects its parser in fuzz_report_inputs
 
 Usage: make_corpus.py FLOPMETER_BINARY
 """
@@ -26,8 +28,50 @@ def chunks(data):
         pos += 64 + comp_len
 
 
+SPEC = b"""# a model spec
+[model]
+parameters = 7e9
+parameters_active = 7e9
+layers = 32
+hidden_size = 4096
+heads = 32
+ffn_size = 11008
+sequence_length = 4096
+vocabulary = 32000
+modality = text+image
+[data]
+tokens = 2e12
+steps = 500000
+[plan]
+tokens = 4e12
+gpus = 1024
+[original]
+compute = 1e24
+systemic = no
+[prior]
+compute = 1e22
+[hardware]
+gpu = NVIDIA H100 80GB HBM3
+gpu_hours = 1e6
+utilization = 0.4
+peak_tflops = 989
+"""
+
+
+def report_inputs(root):
+    out = os.path.join(HERE, "corpus", "report_inputs")
+    os.makedirs(out, exist_ok=True)
+    open(os.path.join(out, "spec"), "wb").write(b"\x00" + SPEC)
+    for kind, selector in (("thresholds", b"\x01"), ("peaks", b"\x02")):
+        folder = os.path.join(root, "data", kind)
+        for name in sorted(os.listdir(folder)):
+            data = open(os.path.join(folder, name), "rb").read()
+            open(os.path.join(out, kind + "-" + name), "wb").write(selector + data)
+
+
 def main():
     tool = sys.argv[1]
+    report_inputs(os.path.dirname(os.path.dirname(HERE)))
     out_bytes = os.path.join(HERE, "corpus", "bytes")
     out_payloads = os.path.join(HERE, "corpus", "payloads")
     os.makedirs(out_bytes, exist_ok=True)

@@ -323,9 +323,13 @@ static int run(int argc, char **argv, int estimate)
         fm_reader_close(rd);
     }
     m.timeline.t0_ns = t0 == UINT64_MAX ? 0 : t0;
-    for (int i = 0; i < n_paths; i++)
-        if (rp_read_trace(&m, paths[i], &rop, err, sizeof err) != 0)
+    for (int i = 0; i < n_paths; i++) {
+        int rc = rp_read_trace(&m, paths[i], &rop, err, sizeof err);
+        if (rc == RP_E_INTERNAL)
+            status = EXIT_INTERNAL;
+        if (rc != 0)
             goto fail;
+    }
     if (rp_check_traces(&m, a.ro.combine_runs, err, sizeof err) != 0 ||
         rp_facts_from_model(&facts, &m, a.ro.combine_runs, err, sizeof err) != 0 ||
         (a.model && rp_facts_from_spec_file(&facts, a.model, err, sizeof err) != 0))
@@ -346,13 +350,18 @@ static int run(int argc, char **argv, int estimate)
             goto fail;
         }
         facts.original_systemic = strcmp(a.systemic, "yes") == 0;
+        snprintf(facts.systemic_source, sizeof facts.systemic_source,
+                 "option --original-systemic");
     }
     if (a.gpu)
         snprintf(facts.gpu_name, sizeof facts.gpu_name, "%s", a.gpu);
     if (rp_facts_check(&facts, err, sizeof err) != 0)
         goto fail;
     a.ro.estimate_only = estimate;
-    if (rp_report_compute(&r, &m, &facts, &data, &a.ro, err, sizeof err) != 0)
+    int rc = rp_report_compute(&r, &m, &facts, &data, &a.ro, err, sizeof err);
+    if (rc == RP_E_INTERNAL)
+        status = EXIT_INTERNAL;
+    if (rc != 0)
         goto fail;
     have_report = 1;
     if (a.json) {

@@ -463,8 +463,10 @@ static void simulate(sim *s)
         int busy = p->busy_steps && step >= p->busy_from_step &&
                    step < p->busy_from_step + p->busy_steps;
         run_step(s, eval, busy, start, step_ns);
-        if (!eval)
+        if (!eval) {
             declare(s, start + step_ns - 1, "data.tokens", tokens_per_step, NULL);
+            declare(s, start + step_ns - 1, "data.steps", 1, NULL);
+        }
         if (p->busy_steps && step + 1 == p->busy_from_step + p->busy_steps) {
             char msg[160];
             snprintf(msg, sizeof msg,

@@ -87,6 +87,7 @@ typedef struct rp_report {
     const rp_data *data;
     int estimate_only;        /* no measurement: the rules see the primary estimate */
     int primary_estimate;
+    int combine_runs;
     /* coverage */
     char run_id[160];
     uint32_t ranks_covered;
@@ -104,6 +105,8 @@ typedef struct rp_report {
     uint32_t variable_signatures; /* signatures whose work differs between launches */
     /* comparisons */
     rp_estimate_row estimates[FM_EST_COUNT];
+    double flopcounter;       /* PyTorch FlopCounterMode, declared per step (estimate.flopcounter)
+                                 times steps, summed over ranks; NAN when not declared */
     rp_utilization util;
     rp_hardware_days *hw_days;
     uint32_t n_hw_days;

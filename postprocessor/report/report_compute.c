@@ -39,39 +39,35 @@ static const uint32_t MODEL_MASK = ALL_CATEGORIES & ~((1u << FM_PHASE_EVALUATION
 /* ---- amounts with intervals ---------------------------------------------------------------- */
 
 /* Variance of the extrapolated operations of one signature, for E extrapolated launches:
- * E^2 * var(mean) + E * var(one launch). Returns -1 when the samples cannot tell (fewer than
- * two per group). */
-static double extrapolation_variance(const rp_signature *s, double E, int with_integer,
-                                     double *mean_out)
+ * E^2 * var(mean) + E * var(one launch). Returns -1 when the samples cannot tell (no samples,
+ * or fewer than two in a group that the estimate needs). */
+static double extrapolation_variance(const rp_signature *s, double E, int with_integer)
 {
     int kinds = with_integer ? 2 : 1;
-    double var_one = 0, var_mean = 0, mean = 0;
+    double var_one = 0, var_mean = 0;
     int complete = s->n_groups > 0 && s->min_groups_per_launch != UINT32_MAX &&
                    s->min_groups_per_launch >= s->n_groups;
+    if (s->n_groups == 0)
+        return -1;
     if (complete && s->launch_ops[RP_FP].n >= 2) {
         /* every measured launch was read in all its groups: launch totals are observations */
         for (int k = 0; k < kinds; k++) {
             double v = rp_welford_variance(&s->launch_ops[k]);
             var_one += v;
             var_mean += v / (double)s->launch_ops[k].n;
-            mean += s->launch_ops[k].mean;
         }
     } else {
         /* groups read on different launches: the per-launch total is the sum of group means */
         for (uint32_t g = 0; g < s->n_groups; g++)
             for (int k = 0; k < kinds; k++) {
                 const rp_welford *w = &s->groups[g].ops[k];
-                mean += w->mean;
                 if (w->n < 2)
-                    return *mean_out = mean, -1;
+                    return -1;
                 double v = rp_welford_variance(w);
                 var_one += v;
                 var_mean += v / (double)w->n;
             }
-        if (s->n_groups == 0)
-            return *mean_out = 0, -1;
     }
-    *mean_out = mean;
     return E * E * var_mean + E * var_one;
 }
 
@@ -81,17 +77,23 @@ rp_amount rp_amount_in(const rp_model *m, uint32_t mask, int with_integer)
     double var = 0;
     for (uint32_t i = 0; i < m->n_sigs; i++) {
         const rp_signature *s = &m->sigs[i];
-        double E = 0;
-        for (uint32_t c = 0; c < RP_CATEGORIES; c++)
+        double E = 0, E_all = 0;
+        for (uint32_t c = 0; c < RP_CATEGORIES; c++) {
+            E_all += (double)s->extrapolated_by_category[c];
             if (mask & bit(c))
                 E += (double)s->extrapolated_by_category[c];
+        }
         if (E == 0)
             continue;
-        double mean = 0, v = extrapolation_variance(s, E, with_integer, &mean);
-        if (v < 0)
-            a.without_interval += E * mean;
-        else
+        double v = extrapolation_variance(s, E, with_integer);
+        if (v >= 0) {
             var += v;
+            continue;
+        }
+        /* the samples cannot tell the spread: this signature's extrapolated operations in
+         * the basis (its share of its extrapolated launches) are listed instead */
+        double ops = s->ops[RP_FP].extrapolated + (with_integer ? s->ops[RP_INT].extrapolated : 0);
+        a.without_interval += ops * E / E_all;
     }
     a.half_width = RP_Z95 * sqrt(var);
     return a;
@@ -165,6 +167,7 @@ static void utilization(rp_report *r)
     rp_utilization *u = &r->util;
     u->peak_flops = NAN;
     u->mfu = u->hfu = u->mfu_palm = u->peak_time_share = NAN;
+    u->gpu_seconds = 0; /* computed afresh: this runs before and after the estimates */
     for (uint32_t i = 0; i < m->n_traces; i++) {
         const rp_trace *t = &m->traces[i];
         double s = t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) / 1e9 : 0;
@@ -174,11 +177,12 @@ static void utilization(rp_report *r)
         u->gpu_seconds = r->facts->v[RP_F_GPU_HOURS] * 3600;
     u->gpu_seconds *= r->scale;
 
-    /* the dominant precision: the tensor class with the most work, else any class */
+    /* the dominant precision: the floating-point tensor class with the most work, else any
+     * floating-point class (MFU is about FLOP; integer work has its own peak) */
     double best = -1;
     for (int pass = 0; pass < 2 && best <= 0; pass++)
         for (unsigned c = 0; c < 256; c++) {
-            if (pass == 0 && !(c & FM_CLASS_TENSOR))
+            if ((pass == 0 && !(c & FM_CLASS_TENSOR)) || fm_precision_class_is_integer((uint8_t)c))
                 continue;
             double ops = 0;
             for (int k = 0; k < RP_CATEGORIES; k++)
@@ -200,8 +204,8 @@ static void utilization(rp_report *r)
         snprintf(u->peak_from, sizeof u->peak_from, "%s", r->facts->source[RP_F_PEAK_TFLOPS]);
     } else if (u->peaks && !isnan(u->peaks->dense_tflops[u->peak_class])) {
         u->peak_flops = u->peaks->dense_tflops[u->peak_class] * 1e12;
-        snprintf(u->peak_from, sizeof u->peak_from, "peak table %s, %s (dense)", u->peaks->id,
-                 cls);
+        snprintf(u->peak_from, sizeof u->peak_from, "peak table %s, %s (dense)%s", u->peaks->id,
+                 cls, u->peaks->verified ? "" : ", not verified against the primary source");
     } else {
         snprintf(u->peak_from, sizeof u->peak_from, "no peak known for %s on %s", cls,
                  device && *device ? device : "an unknown GPU");
@@ -261,9 +265,17 @@ static void hardware_days(rp_report *r)
 
 /* ---- projection --------------------------------------------------------------------------- */
 
-/* Relative standard error of the operations-per-token rate on a basis, from batches of the
- * timeline holding similar numbers of tokens (batch means). NAN when there are too few. */
-static double rate_rel_se(const rp_model *m, uint32_t mask, int with_integer)
+/* Two-sided 95% quantile of Student's t with df degrees of freedom (df >= 3). */
+static double t95(uint64_t df)
+{
+    static const double t[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262};
+    return df < sizeof t / sizeof t[0] ? t[df] : RP_Z95;
+}
+
+/* Relative half-width (95%) of the operations-per-token rate on a basis, from batches of the
+ * timeline holding similar numbers of tokens (batch means, Student's t). NAN when there are
+ * fewer than four batches with tokens. */
+static double rate_rel_half_width(const rp_model *m, uint32_t mask, int with_integer)
 {
     const rp_timeline *tl = &m->timeline;
     double total_tokens = 0;
@@ -287,7 +299,7 @@ static double rate_rel_se(const rp_model *m, uint32_t mask, int with_integer)
             rp_welford_add(&w, ops[k] / tok[k]);
     if (w.n < 4 || !(w.mean > 0))
         return NAN;
-    return sqrt(rp_welford_variance(&w) / (double)w.n) / w.mean;
+    return t95(w.n - 1) * sqrt(rp_welford_variance(&w) / (double)w.n) / w.mean;
 }
 
 static void plan(rp_report *r)
@@ -295,8 +307,12 @@ static void plan(rp_report *r)
     const rp_facts *f = r->facts;
     r->plan_tokens = NAN;
     r->measured_tokens = f->v[RP_F_TOKENS];
+    /* tokens per step of the whole job: the given ranks' tokens stand for their share */
+    double share = r->world_size > r->ranks_covered && r->ranks_covered && !r->combine_runs
+                       ? (double)r->world_size / (double)r->ranks_covered
+                       : 1;
     r->tokens_per_step = !isnan(f->v[RP_F_STEPS]) && f->v[RP_F_STEPS] > 0
-                             ? f->v[RP_F_TOKENS] / f->v[RP_F_STEPS]
+                             ? f->v[RP_F_TOKENS] * share / f->v[RP_F_STEPS]
                              : NAN;
     if (!isnan(f->v[RP_F_PLAN_TOKENS])) {
         r->plan_tokens = f->v[RP_F_PLAN_TOKENS];
@@ -308,8 +324,8 @@ static void plan(rp_report *r)
                                                    "per step",
                  f->source[RP_F_PLAN_STEPS]);
     }
-    r->projection = !isnan(r->plan_tokens) && r->measured_tokens > 0;
-    r->rate_half_width_rel = rate_rel_se(r->m, ALL_CATEGORIES, 0) * RP_Z95;
+    r->projection = !r->estimate_only && !isnan(r->plan_tokens) && r->measured_tokens > 0;
+    r->rate_half_width_rel = rate_rel_half_width(r->m, ALL_CATEGORIES, 0);
 }
 
 /* ---- rules -------------------------------------------------------------------------------- */
@@ -498,7 +514,7 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
             x->condition = !t->modalities ? 1
                            : !r->facts->modalities ? -1
                            : (t->modalities & r->facts->modalities) != 0;
-            if (straddles(x->counted, x->threshold))
+            if (!r->estimate_only && straddles(x->counted, x->threshold))
                 x->straddling |= 1u << FM_EST_COUNT;
             for (int e = 0; e < FM_EST_COUNT; e++)
                 if (r->estimates[e].e.available &&
@@ -506,14 +522,15 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
                     straddles(r->estimates[e].e.flop, x->threshold))
                     x->straddling |= 1u << e;
             if (r->projection && br->rate_per_token > 0) {
-                double rel_meas = br->counted.value > 0
-                                      ? br->counted.half_width / br->counted.value
-                                      : 0;
-                double rel_rate = isnan(r->rate_half_width_rel) ? 0 : r->rate_half_width_rel;
+                double measured = br->counted.value - br->prior;
+                double rel_meas = measured > 0 ? br->counted.half_width / measured : 0;
+                double rel_rate = rate_rel_half_width(r->m, br->b->categories, p->counts_integer);
+                if (isnan(rel_rate))
+                    rel_rate = 0;
+                double run = br->rate_per_token * r->plan_tokens;
                 x->projected = 1;
-                x->projected_total = br->rate_per_token * r->plan_tokens + br->prior;
-                x->projected_half_width =
-                    x->projected_total * sqrt(rel_meas * rel_meas + rel_rate * rel_rate);
+                x->projected_total = run + br->prior;
+                x->projected_half_width = run * sqrt(rel_meas * rel_meas + rel_rate * rel_rate);
                 x->crosses_in_plan = beyond(x->projected_total, x->threshold, t->or_equal);
                 x->cross_tokens = fmax(0, x->threshold - br->prior) / br->rate_per_token;
                 x->cross_steps = isnan(r->tokens_per_step) ? NAN
@@ -659,6 +676,7 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
     r->scale = 1;
     r->estimate_only = opt->estimate_only;
     r->primary_estimate = opt->primary_estimate;
+    r->combine_runs = opt->combine_runs;
     if (coverage(r, m, opt, err, errlen) != 0)
         return -1;
 
@@ -689,6 +707,9 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
     /* utilisation first (the hardware estimate needs the peak), then the estimates */
     fm_estimate none[FM_EST_COUNT];
     fm_model_facts mf = rp_facts_model(facts);
+    /* scaled to all ranks, the measurement stands for the job: so must the declared tokens */
+    if (facts->tokens_from_traces)
+        mf.tokens *= r->scale;
     fm_estimates_compute(&mf, NULL, none);
     for (int i = 0; i < FM_EST_COUNT; i++)
         r->estimates[i].e = none[i];
@@ -707,6 +728,7 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
         row->ratio = est[i].available && row->measured > 0 ? est[i].flop / row->measured : NAN;
     }
     utilization(r); /* again: the PaLM-based MFU needs the estimates */
+    r->flopcounter = facts->v[RP_F_FLOPCOUNTER] * r->scale;
     if (r->estimate_only && (r->primary_estimate < 0 || r->primary_estimate >= FM_EST_COUNT ||
                              !r->estimates[r->primary_estimate].e.available)) {
         const fm_estimate *e = &r->estimates[r->primary_estimate >= 0 &&
@@ -719,10 +741,11 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
     hardware_days(r);
     plan(r);
     if (rules(r, opt, err, errlen) != 0 || orderings(r) != 0) {
+        int internal = !*err || strstr(err, "out of memory") != NULL;
         if (!*err)
             fail(err, errlen, "out of memory");
         rp_report_free(r);
-        return -1;
+        return internal ? RP_E_INTERNAL : -1;
     }
     methodology(r);
     return 0;

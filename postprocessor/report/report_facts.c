@@ -101,6 +101,8 @@ static int set(rp_facts *f, int id, double v, const char *source, char *err, siz
         return fail(err, errlen, "%s: %s %s (%s)", facts[id].key, fmt_g(v), why, source);
     f->v[id] = v;
     snprintf(f->source[id], sizeof f->source[id], "%s", source);
+    if (id == RP_F_TOKENS)
+        f->tokens_from_traces = 0;
     return 0;
 }
 
@@ -174,8 +176,9 @@ int rp_facts_from_model(rp_facts *f, const rp_model *m, int combine_runs, char *
     }
     if (any_tokens) {
         f->v[RP_F_TOKENS] = tokens;
+        f->tokens_from_traces = 1;
         snprintf(f->source[RP_F_TOKENS], sizeof f->source[RP_F_TOKENS],
-                 m->n_traces > 1 ? "declared by the traces (summed over ranks)" : "declared in %s",
+                 m->n_traces > 1 ? "declared by the traces (summed over them)" : "declared in %s",
                  tokens_from);
     }
     if (!isnan(steps)) {
@@ -223,6 +226,7 @@ int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, siz
                 rc = fail(err, errlen, "%s:%d: original.systemic: expected yes or no", name,
                           e->line);
             f->original_systemic = strcmp(e->value, "yes") == 0;
+            snprintf(f->systemic_source, sizeof f->systemic_source, "%s", source);
             continue;
         }
         if (strcmp(key, "hardware.gpu") == 0) {
@@ -237,7 +241,8 @@ int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, siz
         }
         double v;
         if (kv_number(&kv, e, &v, err, errlen) != 0) {
-            rc = -1;
+            rc = fail(err, errlen, "%s:%d: %s: '%s' is not a number", name, e->line, key,
+                      e->value);
             break;
         }
         const char *why = impossible(id, v);

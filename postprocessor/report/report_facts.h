@@ -44,6 +44,8 @@ typedef struct rp_facts {
     uint32_t modalities;           /* RP_MODALITY_* bits; 0 = not declared */
     char modality_source[160];
     int original_systemic;         /* -1 unknown, 0 no, 1 yes */
+    char systemic_source[160];
+    int tokens_from_traces;        /* data.tokens came from the traces' declarations */
     char gpu_name[128];            /* hardware.gpu: for `estimate` without traces */
 } rp_facts;
 

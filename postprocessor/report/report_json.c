@@ -109,7 +109,7 @@ static void executed(json_out *j, const rp_report *r)
     json_u64(j, "extrapolated", m->launches_extrapolated);
     json_u64(j, "unmeasured", m->launches_unmeasured);
     json_object_end(j);
-    json_double(j, "counter_samples", samples);
+    json_u64(j, "counter_samples", (uint64_t)samples);
     json_double(j, "busy_seconds", m->busy_ns / 1e9 * r->scale);
     json_double(j, "gpu_seconds", r->util.gpu_seconds);
     json_u64(j, "variable_signatures", r->variable_signatures);
@@ -271,6 +271,18 @@ static void facts(json_out *j, const rp_report *r)
         json_string(j, "source", f->modality_source);
         json_object_end(j);
     }
+    if (f->original_systemic >= 0) {
+        json_object_begin(j, "original.systemic");
+        json_bool(j, "value", f->original_systemic);
+        json_string(j, "source", f->systemic_source);
+        json_object_end(j);
+    }
+    if (f->gpu_name[0]) {
+        json_object_begin(j, "hardware.gpu");
+        json_string(j, "value", f->gpu_name);
+        json_string(j, "source", "model spec or option");
+        json_object_end(j);
+    }
     json_object_end(j);
 }
 
@@ -305,6 +317,13 @@ static void estimates(json_out *j, const rp_report *r)
         json_object_end(j);
     }
     json_array_end(j);
+    json_object_begin(j, "flopcounter");
+    number_or_null(j, "flop", r->flopcounter);
+    json_double(j, "measured", r->model_fp.value);
+    number_or_null(j, "ratio", !isnan(r->flopcounter) && r->model_fp.value > 0
+                                   ? r->flopcounter / r->model_fp.value
+                                   : NAN);
+    json_object_end(j);
 
     const rp_utilization *u = &r->util;
     char cls[32];
@@ -316,6 +335,10 @@ static void estimates(json_out *j, const rp_report *r)
     json_string(j, "peak_class", fm_precision_class_name(u->peak_class, cls, sizeof cls));
     number_or_null(j, "peak_flops", u->peak_flops);
     json_string(j, "peak_from", u->peak_from);
+    if (u->peaks)
+        json_bool(j, "peak_verified", u->peaks->verified);
+    else
+        json_null(j, "peak_verified");
     json_double(j, "gpu_seconds", u->gpu_seconds);
     number_or_null(j, "mfu", u->mfu);
     number_or_null(j, "mfu_palm", u->mfu_palm);

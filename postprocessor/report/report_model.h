@@ -158,8 +158,12 @@ typedef struct rp_read_options {
     const fm_verify_options *verify;
 } rp_read_options;
 
+/* Failures that are the tool's, not the input's (out of memory). */
+#define RP_E_INTERNAL (-2)
+
 /* Reads one trace into the model. 0 on success; -1 with a one-line message naming the file
- * when the trace is unusable (or, without allow_incomplete, damaged or incomplete). */
+ * when the trace is unusable (or, without allow_incomplete, damaged or incomplete; a trace
+ * without a signature the options require is never used); RP_E_INTERNAL when the tool failed. */
 int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, char *err,
                   size_t errlen);
 

@@ -416,8 +416,12 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
     fm_idmap_free(&r.group_of);
     fm_reader_close(rd);
 
-    if (r.oom)
-        return fail(err, errlen, "%s: out of memory while reading", path);
+    if (r.oom) {
+        fail(err, errlen, "%s: out of memory while reading", path);
+        return RP_E_INTERNAL;
+    }
+    if (t->verify.status == FM_E_CRYPTO) /* a required signature is missing: never used */
+        return fail(err, errlen, "%s", t->verify.message);
     if (t->verify.status != FM_OK) {
         int incomplete_only = t->verify.status == FM_E_TRUNCATED;
         if (!opt || !opt->allow_incomplete)

@@ -119,7 +119,7 @@ static void header(const out *o, const rp_report *r)
         const rp_trace *t = &m->traces[i];
         const char *state = t->verify.status == FM_OK
                                 ? (t->verify.signatures_valid ? "intact, signed" : "intact")
-                                : t->verify.complete ? "damaged" : "incomplete";
+                                : t->verify.status == FM_E_TRUNCATED ? "incomplete" : "damaged";
         fprintf(o->f, "  %s: rank %lld, %s, %s: %s%s%s\n", t->path, (long long)t->rank,
                 t->host ? t->host : "?", t->device_name ? t->device_name : "no GPU recorded",
                 t->verify.status == FM_OK ? "" : red(o), state, reset(o));
@@ -305,6 +305,15 @@ static void facts(const out *o, const rp_report *r)
         fprintf(o->f, "  %-24s %-14s %s\n", "model.modality", mods, f->modality_source);
         any = 1;
     }
+    if (f->original_systemic >= 0) {
+        fprintf(o->f, "  %-24s %-14s %s\n", "original.systemic",
+                f->original_systemic ? "yes" : "no", f->systemic_source);
+        any = 1;
+    }
+    if (f->gpu_name[0]) {
+        fprintf(o->f, "  %-24s %s\n", "hardware.gpu", f->gpu_name);
+        any = 1;
+    }
     if (!any)
         fprintf(o->f, "  none: formula estimates and projections need model.* and data.tokens "
                       "(declare them, or give --model SPEC)\n");
@@ -347,6 +356,10 @@ static void estimates(const out *o, const rp_report *r)
         fprintf(o->f, "  %-46.46s %10s %10s %-11s %6.3f\n", e->e.name, sci(e->e.flop, a, sizeof a),
                 sci(e->measured, b, sizeof b), basis_name(e->e.basis), e->ratio);
     }
+    if (!isnan(r->flopcounter))
+        fprintf(o->f, "  %-46.46s %10s %10s %-11s %6.3f\n", "PyTorch FlopCounterMode (declared)",
+                sci(r->flopcounter, a, sizeof a), sci(r->model_fp.value, b, sizeof b),
+                "training", r->model_fp.value > 0 ? r->flopcounter / r->model_fp.value : NAN);
     fprintf(o->f, "  training = measured work without recomputation, evaluation, auxiliary models "
                   "and synthetic data;\n  +recompute adds activation recomputation; executed is "
                   "everything the GPUs ran.\n");
@@ -405,7 +418,10 @@ static void rules(const out *o, const rp_report *r)
         }
         for (uint32_t k = 0; k < p->n_thresholds; k++) {
             const rp_threshold_result *x = &pr->thresholds[k];
-            const char *col = x->crossed ? red(o) : x->straddling ? yellow(o) : green(o);
+            const char *col = x->condition == 0 ? "" /* does not apply */
+                              : x->crossed      ? red(o)
+                              : x->straddling   ? yellow(o)
+                                                : green(o);
             fprintf(o->f, "    %s%s%s (%s %s FLOP on %s): %s\n", col, x->t->title, reset(o),
                     x->t->or_equal ? ">=" : ">", sci(x->threshold, a, sizeof a),
                     p->bases[x->t->basis].name, pct(x->fraction, p1, sizeof p1));

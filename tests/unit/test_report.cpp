@@ -241,6 +241,43 @@ TEST_F(ReportCli, AllRanksOfAJob)
     EXPECT_NE(scaled.out.find("totals scaled to all ranks"), std::string::npos);
 }
 
+// Scaling to all ranks scales the declared tokens with the measurement, so a formula's ratio
+// to the measurement does not change.
+TEST_F(ReportCli, ScalingKeepsFormulaRatios)
+{
+    std::string a = "'" + dir_ + "/rank-00000.fmtrace'";
+    auto plain = run_flopmeter("report --json " + a);
+    auto scaled = run_flopmeter("report --json --scale-to-world-size " + a);
+    ASSERT_EQ(plain.status, 0);
+    ASSERT_EQ(scaled.status, 0);
+    auto ratio = [](const std::string &json) {
+        size_t at = json.find("\"id\": \"6nd\"");
+        at = json.find("\"ratio\": ", at);
+        return std::stod(json.substr(at + 9));
+    };
+    EXPECT_NEAR(ratio(scaled.out), ratio(plain.out), 1e-9);
+    auto gpu_s = [](const std::string &json) {
+        size_t at = json.find("\"gpu_seconds\": ");
+        return std::stod(json.substr(at + 15));
+    };
+    EXPECT_NEAR(gpu_s(scaled.out), 4 * gpu_s(plain.out), 1e-6);
+}
+
+TEST_F(ReportCli, RequiredSignaturesAreNeverWaived)
+{
+    std::string key = tmp_.path("k");
+    ASSERT_EQ(run_flopmeter("keygen --out '" + key + "'").status, 0);
+    auto r = run_flopmeter("report --allow-incomplete --pubkey '" + key + ".pub' '" + dir_ +
+                           "/rank-00000.fmtrace'");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("no valid signature by the trusted key"), std::string::npos) << r.err;
+    ASSERT_EQ(run_flopmeter("sign --key '" + key + ".key' '" + dir_ + "/rank-00000.fmtrace'").status,
+              0);
+    r = run_flopmeter("report --pubkey '" + key + ".pub' '" + dir_ + "/rank-00000.fmtrace'");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("intact, signed"), std::string::npos);
+}
+
 TEST_F(ReportCli, DuplicateAndMismatchedTracesAreRefused)
 {
     std::string a = dir_ + "/rank-00000.fmtrace";
@@ -313,6 +350,11 @@ TEST(EstimateCli, CommissionWorkedExampleH)
     ASSERT_EQ(text.status, 0) << text.err;
     EXPECT_NE(text.out.find("7.5×10^22"), std::string::npos) << text.out; // example A
     EXPECT_EQ(run_flopmeter("estimate --use hardware").status, 2);
+    // an estimate near a line: the margin names the estimates, never "the measurement"
+    auto near = run_flopmeter("estimate --params 5e9 --tokens 3e12 --modality text");
+    ASSERT_EQ(near.status, 0) << near.err;
+    EXPECT_EQ(near.out.find("the measurement"), std::string::npos) << near.out;
+    EXPECT_NE(near.out.find("within the ±30% margin of 6ND"), std::string::npos) << near.out;
 }
 
 } // namespace

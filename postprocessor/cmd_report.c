@@ -2,6 +2,7 @@
  * and a plan) and `flopmeter estimate` (the same formulas and rules from facts alone). */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,12 @@
 #include "cli.h"
 #include "commands.h"
 #include "report.h"
+#include "report_csv.h"
+#include "report_html.h"
 #include "report_json.h"
 #include "report_text.h"
 #include "rules_data.h"
+#include "trace_paths.h"
 #include "flopmeter/trace_sign.h"
 
 static const char report_usage[] =
@@ -28,6 +32,9 @@ static const char report_usage[] =
     "\n"
     "Output\n"
     "  --json                 the report as JSON (docs/report-schema.md)\n"
+    "  --csv                  one CSV row per kernel signature and phase, every figure\n"
+    "  --html FILE            also write the report as one self-contained HTML file with\n"
+    "                         charts (prints well to PDF)\n"
     "  --top N                rows of the kernel and call-site tables (default 15)\n"
     "  --color, --no-color    colour (default: only on a terminal, never with NO_COLOR set)\n"
     "Inputs\n"
@@ -63,6 +70,7 @@ static const char estimate_usage[] =
     "  --json, --profile, --data-dir, --list-profiles, --model and the facts as in report\n";
 
 enum {
+    O_CSV = 900, O_HTML,
     O_JSON = 1000, O_TOP, O_COLOR, O_NO_COLOR, O_ALLOW, O_SCALE, O_COMBINE, O_PUBKEY, O_PROFILE,
     O_LIST, O_DATA, O_MODEL, O_MODALITY, O_SYSTEMIC, O_USE, O_GPU, O_FACT_BASE = 2000
 };
@@ -86,7 +94,8 @@ static const struct {
 #define N_FACT_OPTIONS (sizeof fact_options / sizeof fact_options[0])
 
 typedef struct args {
-    int json, colour, allow_incomplete, list;
+    int json, csv, colour, allow_incomplete, list;
+    const char *html;
     uint64_t top;
     rp_report_options ro;
     const char *pubkey, *data_dir, *model;
@@ -107,6 +116,8 @@ static int parse(int argc, char **argv, int estimate, args *a)
     int n = 0;
 #define OPT(name, has, id) opts[n++] = (struct option){name, has, NULL, id}
     OPT("json", no_argument, O_JSON);
+    OPT("csv", no_argument, O_CSV);
+    OPT("html", required_argument, O_HTML);
     OPT("profile", required_argument, O_PROFILE);
     OPT("list-profiles", no_argument, O_LIST);
     OPT("data-dir", required_argument, O_DATA);
@@ -141,6 +152,8 @@ static int parse(int argc, char **argv, int estimate, args *a)
         const char *verb = estimate ? "estimate" : "report";
         switch (c) {
         case O_JSON: a->json = 1; break;
+        case O_CSV: a->csv = 1; break;
+        case O_HTML: a->html = optarg; break;
         case O_TOP:
             if (cli_parse_u64("--top", optarg, 1, 1000000, &a->top))
                 return -1;
@@ -207,59 +220,6 @@ static int list_profiles(const rp_data *d)
     return EXIT_OK;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Expands directories into their *.fmtrace files, sorted. The result owns its strings. */
-static int expand(const args *a, char ***out, int *n_out)
-{
-    char **list = NULL;
-    int n = 0;
-    for (int i = 0; i < a->n_paths; i++) {
-        struct stat st;
-        if (stat(a->paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            DIR *d = opendir(a->paths[i]);
-            struct dirent *de;
-            int first = n;
-            while (d && (de = readdir(d))) {
-                size_t l = strlen(de->d_name);
-                if (l < 9 || strcmp(de->d_name + l - 8, ".fmtrace") != 0)
-                    continue;
-                char **nl = realloc(list, sizeof *nl * (size_t)(n + 1));
-                if (!nl)
-                    break;
-                list = nl;
-                if (asprintf(&list[n], "%s/%s", a->paths[i], de->d_name) < 0)
-                    break;
-                n++;
-            }
-            if (d)
-                closedir(d);
-            if (n == first) {
-                cli_error("%s: a directory without *.fmtrace files", a->paths[i]);
-                for (int k = 0; k < n; k++)
-                    free(list[k]);
-                free(list);
-                return -1;
-            }
-            qsort(list + first, (size_t)(n - first), sizeof *list, cmp_str);
-        } else {
-            char **nl = realloc(list, sizeof *nl * (size_t)(n + 1));
-            if (!nl || !(nl[n] = strdup(a->paths[i]))) {
-                free(nl ? nl : list);
-                return -1;
-            }
-            list = nl;
-            n++;
-        }
-    }
-    *out = list;
-    *n_out = n;
-    return 0;
-}
-
 static int run(int argc, char **argv, int estimate)
 {
     if (cli_wants_help(argc, argv)) {
@@ -269,6 +229,11 @@ static int run(int argc, char **argv, int estimate)
     args a;
     if (parse(argc, argv, estimate, &a) != 0)
         return EXIT_BAD_INPUT;
+    if (a.json + a.csv > 1) {
+        cli_error("%s: --json and --csv write to the same place; choose one",
+                  estimate ? "estimate" : "report");
+        return EXIT_BAD_INPUT;
+    }
     char err[1024] = "";
     rp_data data;
     if ((a.data_dir ? rp_data_load_dir(&data, a.data_dir, err, sizeof err)
@@ -306,30 +271,18 @@ static int run(int argc, char **argv, int estimate)
             goto fail;
         vo.have_trusted_key = 1;
     }
-    if (expand(&a, &paths, &n_paths) != 0) {
-        err[0] = '\0';
+    if (fm_expand_trace_paths(a.paths, a.n_paths, &paths, &n_paths, err, sizeof err) != 0)
         goto fail;
-    }
     rp_read_options rop = {a.allow_incomplete, &vo};
-    /* the timeline starts at the earliest trace */
-    uint64_t t0 = UINT64_MAX;
     for (int i = 0; i < n_paths; i++) {
-        fm_reader *rd = NULL;
-        if (fm_reader_open_file(&rd, paths[i], err, sizeof err) != FM_OK)
-            goto fail;
-        uint64_t created = fm_reader_get_info(rd)->created_unix_ns;
-        if (created < t0)
-            t0 = created;
-        fm_reader_close(rd);
-    }
-    m.timeline.t0_ns = t0 == UINT64_MAX ? 0 : t0;
-    for (int i = 0; i < n_paths; i++) {
+        fm_progress(i, n_paths, paths[i]);
         int rc = rp_read_trace(&m, paths[i], &rop, err, sizeof err);
         if (rc == RP_E_INTERNAL)
             status = EXIT_INTERNAL;
         if (rc != 0)
             goto fail;
     }
+    fm_progress_done();
     if (rp_check_traces(&m, a.ro.combine_runs, err, sizeof err) != 0 ||
         rp_facts_from_model(&facts, &m, a.ro.combine_runs, err, sizeof err) != 0 ||
         (a.model && rp_facts_from_spec_file(&facts, a.model, err, sizeof err) != 0))
@@ -364,9 +317,24 @@ static int run(int argc, char **argv, int estimate)
     if (rc != 0)
         goto fail;
     have_report = 1;
+    if (a.html) {
+        FILE *hf = fopen(a.html, "w");
+        if (!hf) {
+            snprintf(err, sizeof err, "%s: cannot create: %s", a.html, strerror(errno));
+            goto fail;
+        }
+        rp_render_html(&r, hf, (uint32_t)a.top);
+        if (fclose(hf) != 0) {
+            snprintf(err, sizeof err, "%s: cannot write the HTML report", a.html);
+            status = EXIT_INTERNAL;
+            goto fail;
+        }
+    }
     if (a.json) {
         rp_render_json(&r, stdout);
-    } else {
+    } else if (a.csv) {
+        rp_render_csv(&r, stdout);
+    } else if (!a.html) {
         int colour = a.colour >= 0 ? a.colour : isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
         rp_render_text(&r, stdout, colour, (uint32_t)a.top);
     }
@@ -375,13 +343,12 @@ static int run(int argc, char **argv, int estimate)
         snprintf(err, sizeof err, "cannot write the report");
 
 fail:
+    fm_progress_done();
     if (status != EXIT_OK && err[0])
         cli_error("%s", err);
     if (have_report)
         rp_report_free(&r);
-    for (int i = 0; i < n_paths; i++)
-        free(paths[i]);
-    free(paths);
+    fm_free_trace_paths(paths, n_paths);
     rp_model_free(&m);
     rp_data_free(&data);
     return status;

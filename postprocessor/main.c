@@ -16,6 +16,8 @@ typedef struct verb {
 static const verb verbs[] = {
     {"report", cmd_report, "measured compute against formulas, thresholds and a plan"},
     {"estimate", cmd_estimate, "formulas and thresholds from model facts alone"},
+    {"merge", cmd_merge, "one verifiable trace from the traces of one run"},
+    {"export", cmd_export, "a Perfetto/Chrome timeline of traces (--perfetto)"},
     {"dump", cmd_dump, "print every record of a trace (text or --json)"},
     {"verify", cmd_verify, "check a trace's integrity, completeness and signatures"},
     {"sign", cmd_sign, "append an Ed25519 signature to a complete trace"},

@@ -202,6 +202,23 @@ void record_visit(const fm_record *rec, const field_sink *k, void *c)
         k->hex(c, "signature", (const uint8_t *)s->signature.ptr, s->signature.len);
         break;
     }
+    case FM_REC_INPUT: {
+        const fm_rec_input *in = &rec->u.input;
+        k->u64(c, "index", in->index);
+        k->str(c, "path", in->path);
+        k->hex(c, "trace_id", in->trace_id, 16);
+        k->hex(c, "chain_head", in->chain_head, FM_HASH_LEN);
+        k->u64(c, "chunks", in->chunks);
+        k->u64(c, "records", in->records);
+        k->u64(c, "complete", in->complete);
+        k->u64(c, "signatures", in->signatures);
+        k->u64(c, "signatures_valid", in->signatures_valid);
+        k->i64(c, "rank", in->rank);
+        k->u64(c, "end_unix_ns", in->end_unix_ns);
+        k->enumeration(c, "exit_reason", in->exit_reason, fm_exit_reason_name(in->exit_reason));
+        k->u64(c, "records_dropped", in->records_dropped);
+        break;
+    }
     default:
         k->hex(c, "body", (const uint8_t *)rec->u.unknown_body.ptr, rec->u.unknown_body.len);
         break;

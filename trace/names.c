@@ -23,6 +23,7 @@ static const char *const kind_names[] = {
     [FM_REC_DEGRADATION] = "degradation",
     [FM_REC_FINAL] = "final",
     [FM_REC_SIGNATURE] = "signature",
+    [FM_REC_INPUT] = "input",
 };
 
 const char *fm_record_kind_name(uint32_t kind)

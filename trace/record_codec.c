@@ -146,6 +146,12 @@ int fm_record_check(const fm_record *r, int strict, const char **why)
         REQUIRE(!strict || r->u.signature.algorithm == FM_SIGALG_ED25519,
                 "unknown signature algorithm");
         return FM_OK;
+    case FM_REC_INPUT:
+        REQUIRE(r->u.input.complete <= 1, "input completeness neither 0 nor 1");
+        REQUIRE(r->u.input.signatures_valid <= r->u.input.signatures,
+                "more valid signatures than signatures");
+        REQUIRE(r->u.input.rank >= -1, "rank below -1");
+        return FM_OK;
     default:
         *why = "unknown record kind";
         return strict ? FM_E_INVALID : FM_OK;
@@ -322,6 +328,23 @@ static void encode_body(fm_enc *e, const fm_record *r)
         fm_enc_uvar(e, s->time_ns);
         fm_enc_str(e, s->signer);
         fm_enc_str(e, s->signature);
+        break;
+    }
+    case FM_REC_INPUT: {
+        const fm_rec_input *in = &r->u.input;
+        fm_enc_uvar(e, in->index);
+        fm_enc_str(e, in->path);
+        fm_enc_fixed(e, in->trace_id, 16);
+        fm_enc_fixed(e, in->chain_head, FM_HASH_LEN);
+        fm_enc_uvar(e, in->chunks);
+        fm_enc_uvar(e, in->records);
+        fm_enc_uvar(e, in->complete);
+        fm_enc_uvar(e, in->signatures);
+        fm_enc_uvar(e, in->signatures_valid);
+        fm_enc_svar(e, in->rank);
+        fm_enc_uvar(e, in->end_unix_ns);
+        fm_enc_uvar(e, in->exit_reason);
+        fm_enc_uvar(e, in->records_dropped);
         break;
     }
     default:
@@ -543,6 +566,23 @@ static void decode_body(fm_dec *d, fm_bytebuf *arena, fm_record *r)
         f->launches_total = fm_dec_uvar(d);
         f->classes = dec_classes(d, arena, &f->n_classes);
         fm_dec_fixed(d, f->chain_head, FM_HASH_LEN);
+        break;
+    }
+    case FM_REC_INPUT: {
+        fm_rec_input *in = &r->u.input;
+        in->index = fm_dec_uvar(d);
+        in->path = fm_dec_str(d);
+        fm_dec_fixed(d, in->trace_id, 16);
+        fm_dec_fixed(d, in->chain_head, FM_HASH_LEN);
+        in->chunks = fm_dec_uvar(d);
+        in->records = fm_dec_uvar(d);
+        in->complete = fm_dec_uvar(d);
+        in->signatures = fm_dec_uvar(d);
+        in->signatures_valid = fm_dec_uvar(d);
+        in->rank = fm_dec_svar(d);
+        in->end_unix_ns = fm_dec_uvar(d);
+        in->exit_reason = fm_dec_uvar(d);
+        in->records_dropped = fm_dec_uvar(d);
         break;
     }
     case FM_REC_SIGNATURE: {

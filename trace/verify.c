@@ -180,6 +180,10 @@ static int check_record(verifier *v, const fm_record *rec)
         return check_final(v, &rec->u.final);
     case FM_REC_SIGNATURE:
         return check_signature(v, &rec->u.signature);
+    case FM_REC_INPUT:
+        if (!(info->flags & FM_FILE_FLAG_MERGED))
+            return problem(v, FM_E_CORRUPT, "an input record in a trace that is not merged");
+        return FM_OK;
     default:
         return FM_OK;
     }

@@ -28,7 +28,7 @@ extern "C" {
  * record kinds, so a reader of an older minor version reads a newer file and skips what it does
  * not know. */
 #define FM_FORMAT_MAJOR 1u
-#define FM_FORMAT_MINOR 0u
+#define FM_FORMAT_MINOR 1u /* 1.1 added the INPUT record of merged traces */
 
 /* File header field offsets. */
 #define FM_FH_OFF_MAGIC 0u        /* 8 bytes */
@@ -110,8 +110,9 @@ enum fm_record_kind {
     FM_REC_DEGRADATION = 12,
     FM_REC_FINAL = 13,
     FM_REC_SIGNATURE = 14,
+    FM_REC_INPUT = 15, /* since 1.1: one input of a merged trace */
 };
-#define FM_REC_KIND_MAX 14
+#define FM_REC_KIND_MAX 15
 
 /* ---- precision classes ------------------------------------------------------------------ */
 

@@ -178,6 +178,21 @@ typedef struct fm_rec_signature {
     fm_str signature;       /* inline raw signature bytes */
 } fm_rec_signature;
 
+/* In a merged trace, after the records of each input: where they came from. */
+typedef struct fm_rec_input {
+    uint64_t index;         /* 0-based position among the inputs */
+    fm_str path;            /* inline, as given to the merge */
+    uint8_t trace_id[16];
+    uint8_t chain_head[FM_HASH_LEN]; /* of the input as it was read */
+    uint64_t chunks, records;
+    uint64_t complete;      /* 1: the input had its FINAL chunk and was intact */
+    uint64_t signatures, signatures_valid;
+    int64_t rank;           /* from the input's RUN_META, -1 unknown */
+    uint64_t end_unix_ns;   /* from the input's FINAL record, 0 when it had none */
+    uint64_t exit_reason;   /* likewise */
+    uint64_t records_dropped; /* likewise */
+} fm_rec_input;
+
 typedef struct fm_record {
     uint32_t kind;          /* enum fm_record_kind, or an unknown kind from a newer writer */
     union {
@@ -195,6 +210,7 @@ typedef struct fm_record {
         fm_rec_degradation degradation;
         fm_rec_final final;
         fm_rec_signature signature;
+        fm_rec_input input;
         fm_str unknown_body; /* raw body of a record kind this reader does not know */
     } u;
 } fm_record;

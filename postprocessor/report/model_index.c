@@ -17,7 +17,7 @@ typedef struct table {
 } table;
 
 typedef struct index_set {
-    table phases, sigs, callsites, groups;
+    table phases, sigs, callsites, groups, sigphases;
 } index_set;
 
 void *rp_index_new(void)
@@ -34,6 +34,7 @@ void rp_index_free(void *index)
     free(x->sigs.slots);
     free(x->callsites.slots);
     free(x->groups.slots);
+    free(x->sigphases.slots);
     free(x);
 }
 
@@ -319,4 +320,37 @@ int64_t rp_group_get(rp_model *m, const char *chip, uint32_t n_metrics, char *co
         return -1;
     }
     return m->n_groups++;
+}
+
+/* ---- (signature, phase) rows -------------------------------------------------------------- */
+
+typedef struct sigphase_key {
+    const rp_model *m;
+    uint32_t sig, phase;
+} sigphase_key;
+
+static int same_sigphase(const void *ctx, uint32_t i)
+{
+    const sigphase_key *k = ctx;
+    return k->m->sigphases[i].sig == k->sig && k->m->sigphases[i].phase == k->phase;
+}
+
+int64_t rp_sigphase_get(rp_model *m, uint32_t sig, uint32_t phase)
+{
+    index_set *x = m->index;
+    uint64_t h = mix(mix(SEED, &sig, sizeof sig), &phase, sizeof phase);
+    sigphase_key k = {m, sig, phase};
+    int64_t found = table_find(&x->sigphases, h, same_sigphase, &k);
+    if (found >= 0)
+        return found;
+    if (rp_grow((void **)&m->sigphases, &m->cap_sigphases, m->n_sigphases,
+                sizeof *m->sigphases) != 0)
+        return -1;
+    rp_sigphase *r = &m->sigphases[m->n_sigphases];
+    memset(r, 0, sizeof *r);
+    r->sig = sig;
+    r->phase = phase;
+    if (table_add(&x->sigphases, h, m->n_sigphases) != 0)
+        return -1;
+    return m->n_sigphases++;
 }

@@ -19,6 +19,9 @@ int64_t rp_callsite_get(rp_model *m, const rp_frame *frames, uint32_t n_frames);
 int64_t rp_group_get(rp_model *m, const char *chip, uint32_t n_metrics, char *const *names,
                      const uint8_t *classes, const double *weights);
 
+/* The (signature, phase) row, created empty when new; -1 when out of memory. */
+int64_t rp_sigphase_get(rp_model *m, uint32_t sig, uint32_t phase);
+
 /* Makes room for element n in an array of capacity *cap. 0 or -1. */
 int rp_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem);
 

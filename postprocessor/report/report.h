@@ -11,6 +11,13 @@
 #include "report_model.h"
 #include "rules_data.h"
 
+/* Phase categories of training work without recomputation: everything but evaluation,
+ * recomputation, auxiliary models and synthetic-data generation. What the formulas estimate. */
+#define RP_TRAINING_MASK                                                                       \
+    (((1u << RP_CATEGORIES) - 1) &                                                             \
+     ~((1u << FM_PHASE_EVALUATION) | (1u << FM_PHASE_RECOMPUTATION) |                          \
+       (1u << FM_PHASE_AUXILIARY_MODEL) | (1u << FM_PHASE_SYNTHETIC_DATA)))
+
 /* The share of an estimate that the EU guidelines accept as error margin (Annex A.2). */
 #define RP_MARGIN 0.30
 /* z for a two-sided 95% interval. */
@@ -93,6 +100,7 @@ typedef struct rp_report {
     uint32_t ranks_covered;
     uint64_t world_size;      /* 0 unknown */
     int incomplete;           /* a trace was damaged, incomplete, or ranks are missing */
+    char incomplete_note[400];/* why, in one sentence, when incomplete */
     double scale;             /* applied to measured totals (--scale-to-world-size), else 1 */
     /* executed work */
     rp_amount executed_fp;    /* all phases, floating point */
@@ -117,6 +125,11 @@ typedef struct rp_report {
     int projection;           /* 1 when a plan and measured tokens are known */
     double plan_tokens, measured_tokens, tokens_per_step, rate_half_width_rel;
     char plan_from[400];
+    /* the projection drawn in the HTML timeline: the whole job's executed compute at the end
+     * of the plan, and when that end comes at the measured pace; only when the traces stand
+     * for the whole job (every rank, or scaled to every rank) */
+    int projection_drawable;
+    double projected_executed, projected_seconds;
     /* ordering of tables: indices sorted by operations, largest first */
     uint32_t *sig_order, *callsite_order, *phase_order;
     double *callsite_ops;     /* per call site, floating point */

@@ -29,12 +29,7 @@ static uint32_t bit(uint32_t category)
     return 1u << category;
 }
 
-/* Work that is training without recomputation: everything but evaluation, recomputation,
- * auxiliary models and synthetic-data generation. What the formulas estimate. */
-static const uint32_t MODEL_MASK = ALL_CATEGORIES & ~((1u << FM_PHASE_EVALUATION) |
-                                                      (1u << FM_PHASE_RECOMPUTATION) |
-                                                      (1u << FM_PHASE_AUXILIARY_MODEL) |
-                                                      (1u << FM_PHASE_SYNTHETIC_DATA));
+static const uint32_t MODEL_MASK = RP_TRAINING_MASK;
 
 /* ---- amounts with intervals ---------------------------------------------------------------- */
 
@@ -156,6 +151,20 @@ static int coverage(rp_report *r, const rp_model *m, const rp_report_options *op
         if (opt->scale_to_world_size)
             r->scale = (double)r->world_size / (double)r->ranks_covered;
     }
+    uint32_t partial = 0;
+    for (uint32_t i = 0; i < m->n_traces; i++)
+        partial += m->traces[i].usable_partial;
+    size_t n = 0, len = sizeof r->incomplete_note;
+    if (!opt->combine_runs && r->world_size > r->ranks_covered)
+        n += (size_t)snprintf(r->incomplete_note + n, len - n,
+                              "The traces of %u of %llu ranks were given%s.", r->ranks_covered,
+                              (unsigned long long)r->world_size,
+                              r->scale != 1 ? "; the totals are scaled up to all ranks"
+                                            : ", so the job's totals are larger");
+    if (partial && n < len)
+        snprintf(r->incomplete_note + n, len - n,
+                 "%s%u trace%s damaged or unfinished and used up to that point.", n ? " " : "",
+                 partial, partial == 1 ? " is" : "s are");
     return 0;
 }
 
@@ -311,6 +320,8 @@ static void plan(rp_report *r)
     double share = r->world_size > r->ranks_covered && r->ranks_covered && !r->combine_runs
                        ? (double)r->world_size / (double)r->ranks_covered
                        : 1;
+    if (!f->tokens_from_traces)
+        share = 1; /* a model spec or option gives the job's tokens */
     r->tokens_per_step = !isnan(f->v[RP_F_STEPS]) && f->v[RP_F_STEPS] > 0
                              ? f->v[RP_F_TOKENS] * share / f->v[RP_F_STEPS]
                              : NAN;
@@ -325,6 +336,14 @@ static void plan(rp_report *r)
                  f->source[RP_F_PLAN_STEPS]);
     }
     r->projection = !r->estimate_only && !isnan(r->plan_tokens) && r->measured_tokens > 0;
+    if (r->projection && r->wall_seconds > 0 &&
+        (r->world_size <= r->ranks_covered || r->scale != 1 || r->combine_runs)) {
+        double job_tokens = r->measured_tokens * share;
+        r->projection_drawable = 1;
+        r->projected_executed = r->executed_fp.value / r->scale / r->measured_tokens *
+                                r->plan_tokens;
+        r->projected_seconds = r->wall_seconds * r->plan_tokens / job_tokens;
+    }
     r->rate_half_width_rel = rate_rel_half_width(r->m, ALL_CATEGORIES, 0);
 }
 
@@ -514,8 +533,9 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
             x->condition = !t->modalities ? 1
                            : !r->facts->modalities ? -1
                            : (t->modalities & r->facts->modalities) != 0;
-            if (!r->estimate_only && straddles(x->counted, x->threshold))
-                x->straddling |= 1u << FM_EST_COUNT;
+            if (straddles(x->counted, x->threshold))
+                /* in estimate mode the chosen estimate stands for the count: it is named */
+                x->straddling |= 1u << (r->estimate_only ? r->primary_estimate : FM_EST_COUNT);
             for (int e = 0; e < FM_EST_COUNT; e++)
                 if (r->estimates[e].e.available &&
                     estimate_fits(r->estimates[e].e.basis, br->b->categories) &&
@@ -728,7 +748,7 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
         row->ratio = est[i].available && row->measured > 0 ? est[i].flop / row->measured : NAN;
     }
     utilization(r); /* again: the PaLM-based MFU needs the estimates */
-    r->flopcounter = facts->v[RP_F_FLOPCOUNTER] * r->scale;
+    r->flopcounter = facts->v[RP_F_FLOPCOUNTER] * (facts->flopcounter_from_traces ? r->scale : 1);
     if (r->estimate_only && (r->primary_estimate < 0 || r->primary_estimate >= FM_EST_COUNT ||
                              !r->estimates[r->primary_estimate].e.available)) {
         const fm_estimate *e = &r->estimates[r->primary_estimate >= 0 &&

@@ -103,6 +103,8 @@ static int set(rp_facts *f, int id, double v, const char *source, char *err, siz
     snprintf(f->source[id], sizeof f->source[id], "%s", source);
     if (id == RP_F_TOKENS)
         f->tokens_from_traces = 0;
+    if (id == RP_F_FLOPCOUNTER)
+        f->flopcounter_from_traces = 0;
     return 0;
 }
 
@@ -188,6 +190,7 @@ int rp_facts_from_model(rp_facts *f, const rp_model *m, int combine_runs, char *
     }
     if (any_flopcounter) {
         f->v[RP_F_FLOPCOUNTER] = flopcounter;
+        f->flopcounter_from_traces = 1;
         snprintf(f->source[RP_F_FLOPCOUNTER], sizeof f->source[RP_F_FLOPCOUNTER],
                  "declared by the traces (per step, times steps, summed over ranks)");
     }
@@ -213,10 +216,12 @@ int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, siz
             break;
         }
         if (strcmp(key, "model.modality") == 0) {
-            uint32_t bits;
-            if (rp_modalities_parse(e->value, &bits) != 0)
+            uint32_t bits = 0;
+            if (rp_modalities_parse(e->value, &bits) != 0) {
                 rc = fail(err, errlen, "%s:%d: model.modality: '%s' is not a list of text, audio,"
                                        " image, video, biology", name, e->line, e->value);
+                continue;
+            }
             f->modalities = bits;
             snprintf(f->modality_source, sizeof f->modality_source, "%s", source);
             continue;

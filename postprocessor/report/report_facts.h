@@ -46,6 +46,7 @@ typedef struct rp_facts {
     int original_systemic;         /* -1 unknown, 0 no, 1 yes */
     char systemic_source[160];
     int tokens_from_traces;        /* data.tokens came from the traces' declarations */
+    int flopcounter_from_traces;   /* estimate.flopcounter likewise */
     char gpu_name[128];            /* hardware.gpu: for `estimate` without traces */
 } rp_facts;
 

@@ -42,6 +42,10 @@ static void run(json_out *j, const rp_report *r)
     json_u64(j, "world_size", r->world_size);
     json_u64(j, "ranks_covered", r->ranks_covered);
     json_bool(j, "incomplete", r->incomplete);
+    if (r->incomplete)
+        json_string(j, "incomplete_note", r->incomplete_note);
+    else
+        json_null(j, "incomplete_note");
     json_double(j, "scale", r->scale);
     json_u64(j, "start_unix_ns", r->start_unix_ns);
     json_u64(j, "end_unix_ns", r->end_unix_ns);
@@ -85,6 +89,17 @@ static void traces(json_out *j, const rp_report *r)
         json_double(j, "busy_seconds", t->busy_ns / 1e9);
         json_double(j, "flop", fp);
         json_u64(j, "records_dropped", t->records_dropped);
+        if (t->merged) {
+            json_object_begin(j, "merged_input");
+            json_string(j, "path", t->input_path ? t->input_path : "");
+            json_hex(j, "chain_head", t->input_head, FM_HASH_LEN);
+            json_bool(j, "complete", t->input_complete);
+            json_u64(j, "signatures", t->input_signatures);
+            json_u64(j, "signatures_valid", t->input_signatures_valid);
+            json_object_end(j);
+        } else {
+            json_null(j, "merged_input");
+        }
         json_object_end(j);
     }
     json_array_end(j);
@@ -472,6 +487,32 @@ static void projection(json_out *j, const rp_report *r)
     json_object_end(j);
 }
 
+/* Compute over time, per bucket of the model's timeline (the HTML chart's data). */
+static void timeline(json_out *j, const rp_report *r)
+{
+    const rp_timeline *tl = &r->m->timeline;
+    json_object_begin(j, "timeline");
+    json_u64(j, "start_unix_ns", tl->t0_ns);
+    json_double(j, "bucket_seconds", (double)tl->width_ns / 1e9);
+    json_array_begin(j, "buckets");
+    for (uint32_t i = 0; i < tl->n; i++) {
+        double executed = 0, training = 0;
+        for (uint32_t c = 0; c < RP_CATEGORIES; c++) {
+            executed += tl->b[i].ops[c][RP_FP];
+            if (RP_TRAINING_MASK & (1u << c))
+                training += tl->b[i].ops[c][RP_FP];
+        }
+        json_object_begin(j, NULL);
+        json_double(j, "flop", executed * r->scale);
+        json_double(j, "training_flop", training * r->scale);
+        json_double(j, "tokens", tl->b[i].tokens);
+        json_double(j, "steps", tl->b[i].steps);
+        json_object_end(j);
+    }
+    json_array_end(j);
+    json_object_end(j);
+}
+
 static void documentation(json_out *j, const rp_report *r)
 {
     json_object_begin(j, "documentation");
@@ -508,6 +549,7 @@ void rp_render_json(const rp_report *r, FILE *f)
     estimates(&j, r);
     rules(&j, r);
     projection(&j, r);
+    timeline(&j, r);
     documentation(&j, r);
     json_object_end(&j);
     json_finish(&j);

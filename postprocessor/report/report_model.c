@@ -45,6 +45,7 @@ static void free_trace(rp_trace *t)
     free(t->tool_version);
     free(t->command);
     free(t->device_name);
+    free(t->input_path);
     for (uint32_t i = 0; i < t->n_declared; i++) {
         free(t->declared[i].key);
         free(t->declared[i].text);
@@ -85,6 +86,7 @@ void rp_model_free(rp_model *m)
     for (uint32_t i = 0; i < m->n_degradations; i++)
         free(m->degradations[i].message);
     free(m->degradations);
+    free(m->sigphases);
     rp_index_free(m->index);
     memset(m, 0, sizeof *m);
 }
@@ -145,7 +147,24 @@ static void merge_pairs(rp_timeline *tl)
 
 rp_bucket *rp_timeline_at(rp_timeline *tl, uint64_t t_ns)
 {
-    uint64_t rel = t_ns > tl->t0_ns ? t_ns - tl->t0_ns : 0;
+    if (!tl->started) {
+        tl->t0_ns = t_ns - t_ns % tl->width_ns;
+        tl->started = 1;
+    }
+    if (t_ns < tl->t0_ns) {
+        /* an earlier time (another rank, another input of a merged trace): move the buckets
+         * right, widening them first when they would not fit */
+        uint64_t shift = (tl->t0_ns - t_ns + tl->width_ns - 1) / tl->width_ns;
+        while (tl->n + shift > RP_MAX_BUCKETS) {
+            merge_pairs(tl);
+            shift = (tl->t0_ns - t_ns + tl->width_ns - 1) / tl->width_ns;
+        }
+        memmove(&tl->b[shift], &tl->b[0], sizeof(rp_bucket) * tl->n);
+        memset(&tl->b[0], 0, sizeof(rp_bucket) * shift);
+        tl->n += (uint32_t)shift;
+        tl->t0_ns -= shift * tl->width_ns;
+    }
+    uint64_t rel = t_ns - tl->t0_ns;
     uint64_t i = rel / tl->width_ns;
     while (i >= RP_MAX_BUCKETS) {
         merge_pairs(tl);

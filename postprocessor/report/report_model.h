@@ -57,6 +57,13 @@ typedef struct rp_signature {
     uint64_t samples;
 } rp_signature;
 
+/* What one signature did in one phase, over the whole job (the CSV's rows). */
+typedef struct rp_sigphase {
+    uint32_t sig, phase;
+    uint64_t launches, launches_measured, launches_extrapolated, busy_ns;
+    rp_ops ops[2];
+} rp_sigphase;
+
 typedef struct rp_frame {
     char *module, *symbol;
     uint64_t offset;
@@ -107,6 +114,12 @@ typedef struct rp_trace {
     uint32_t devices;         /* GPUs the process used */
     fm_verify_result verify;  /* status, completeness, signatures, chain head */
     int usable_partial;       /* damaged or incomplete, used up to the damage */
+    /* when the records came from one input of a merged trace: that input (INPUT record) */
+    int merged;
+    char *input_path;
+    uint8_t input_head[FM_HASH_LEN];
+    int input_complete;
+    uint64_t input_signatures, input_signatures_valid;
     uint64_t launches, launches_unmeasured;
     double busy_ns;
     rp_ops ops[RP_CATEGORIES][2];
@@ -123,6 +136,7 @@ typedef struct rp_bucket {
 } rp_bucket;
 
 typedef struct rp_timeline {
+    int started;              /* t0_ns is set (by the first time seen) */
     uint64_t t0_ns;           /* start of bucket 0 */
     uint64_t width_ns;
     uint32_t n;               /* buckets in use */
@@ -142,6 +156,8 @@ typedef struct rp_model {
     uint32_t n_groups, cap_groups;
     rp_degradation *degradations;
     uint32_t n_degradations, cap_degradations;
+    rp_sigphase *sigphases;   /* in order of first appearance */
+    uint32_t n_sigphases, cap_sigphases;
     rp_ops by_class[RP_CATEGORIES][256]; /* per phase category and precision class */
     uint64_t launches, launches_measured, launches_extrapolated, launches_unmeasured;
     double busy_ns;

@@ -26,6 +26,7 @@ typedef struct reading {
     double obs_ops[2];
     uint32_t obs_groups;
     uint64_t last_time_ns;
+    uint32_t first_index;     /* this file's first trace in the model (merged files hold many) */
     int oom;
 } reading;
 
@@ -141,6 +142,16 @@ static void on_aggregate(reading *r, const fm_rec_aggregate *a)
     rp_signature *s = &m->sigs[sig];
     rp_phase *p = &m->phases[ph];
     uint32_t cat = p->category;
+    int64_t row = rp_sigphase_get(m, (uint32_t)sig, (uint32_t)ph);
+    if (row < 0) {
+        r->oom = 1;
+        return;
+    }
+    rp_sigphase *sp = &m->sigphases[row];
+    sp->launches += a->launches;
+    sp->launches_measured += a->launches_measured;
+    sp->launches_extrapolated += a->launches_extrapolated;
+    sp->busy_ns += a->busy_ns;
     uint64_t unmeasured = a->launches - a->launches_measured - a->launches_extrapolated;
     rp_bucket *b = rp_timeline_at(&m->timeline, a->interval_start_ns);
 
@@ -165,6 +176,8 @@ static void on_aggregate(reading *r, const fm_rec_aggregate *a)
         m->by_class[cat][c->precision_class].extrapolated += c->extrapolated;
         s->ops[k].measured += c->measured;
         s->ops[k].extrapolated += c->extrapolated;
+        sp->ops[k].measured += c->measured;
+        sp->ops[k].extrapolated += c->extrapolated;
         p->ops[k].measured += c->measured;
         p->ops[k].extrapolated += c->extrapolated;
         r->t->ops[cat][k].measured += c->measured;
@@ -289,11 +302,36 @@ static void on_phase(reading *r, const fm_rec_phase_def *p)
     free(name);
 }
 
+/* In a merged trace each input's records start with its RUN_META record: from there on they
+ * belong to a trace (rank) of their own. Ids are the merged file's, so the maps carry on. */
+static int next_input(reading *r)
+{
+    rp_model *m = r->m;
+    if (r->t->end_ns == 0)
+        r->t->end_ns = r->last_time_ns > r->t->start_ns ? r->last_time_ns : r->t->start_ns;
+    uint32_t idx = (uint32_t)(r->t - m->traces);
+    if (rp_grow((void **)&m->traces, &m->cap_traces, m->n_traces, sizeof *m->traces) != 0)
+        return -1;
+    rp_trace *prev = &m->traces[idx], *t = &m->traces[m->n_traces];
+    memset(t, 0, sizeof *t);
+    t->path = strdup(prev->path);
+    t->rank = t->local_rank = -1;
+    t->format_minor = prev->format_minor;
+    t->merged = 1;
+    prev->merged = 1;
+    r->trace_index = m->n_traces++;
+    r->t = t;
+    r->last_time_ns = 0;
+    return t->path ? 0 : -1;
+}
+
 static void on_run_meta(reading *r, const fm_rec_run_meta *x)
 {
+    if (r->t->run_id && next_input(r) != 0) {
+        r->oom = 1;
+        return;
+    }
     rp_trace *t = r->t;
-    if (t->run_id)
-        return; /* a merged trace: the first input describes it */
     t->run_id = dup_str(x->run_id);
     t->host = dup_str(x->host);
     t->tool_version = dup_str(x->tool_version);
@@ -350,9 +388,27 @@ static void use_record(reading *r, const fm_record *rec)
     case FM_REC_DECLARATION: on_declaration(r, &rec->u.declaration); break;
     case FM_REC_DEGRADATION: on_degradation(r, &rec->u.degradation); break;
     case FM_REC_FINAL:
-        r->t->end_ns = rec->u.final.end_unix_ns;
+        if (!r->t->merged) /* a merged trace's FINAL is the merge's, not the run's */
+            r->t->end_ns = rec->u.final.end_unix_ns;
         r->t->records_dropped = rec->u.final.records_dropped;
         break;
+    case FM_REC_INPUT: {
+        const fm_rec_input *in = &rec->u.input;
+        rp_trace *t = r->t;
+        free(t->input_path);
+        t->input_path = dup_str(in->path);
+        memcpy(t->input_head, in->chain_head, FM_HASH_LEN);
+        t->input_complete = in->complete != 0;
+        t->input_signatures = in->signatures;
+        t->input_signatures_valid = in->signatures_valid;
+        t->merged = 1;
+        if (in->end_unix_ns) /* the input's own end, from its FINAL record */
+            t->end_ns = in->end_unix_ns;
+        t->records_dropped = in->records_dropped;
+        if (!t->input_path)
+            r->oom = 1;
+        break;
+    }
     default: break;
     }
 }
@@ -375,7 +431,8 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
         return -1;
     if (rp_grow((void **)&m->traces, &m->cap_traces, m->n_traces, sizeof *m->traces) != 0) {
         fm_reader_close(rd);
-        return fail(err, errlen, "%s: out of memory", path);
+        fail(err, errlen, "%s: out of memory", path);
+        return RP_E_INTERNAL;
     }
     rp_trace *t = &m->traces[m->n_traces];
     memset(t, 0, sizeof *t);
@@ -385,14 +442,15 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
     t->start_ns = fm_reader_get_info(rd)->created_unix_ns;
     m->n_traces++;
 
-    reading r = {.m = m, .t = t, .trace_index = m->n_traces - 1, .obs_sig = -1};
+    reading r = {.m = m, .t = t, .trace_index = m->n_traces - 1, .obs_sig = -1,
+                 .first_index = m->n_traces - 1};
     r.strings = fm_strings_new();
     fm_idmap_init(&r.sig_of);
     fm_idmap_init(&r.callsite_of);
     fm_idmap_init(&r.phase_of);
     fm_idmap_init(&r.group_of);
     fm_verifier *v = fm_verifier_new(rd, opt ? opt->verify : NULL);
-    if (!r.strings || !v || !t->path) {
+    if (!r.strings || !v || !m->traces[r.first_index].path) {
         r.oom = 1;
         rc = FM_E_NOMEM;
     } else {
@@ -404,10 +462,22 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
             use_record(&r, &rec);
         }
         close_observation(&r);
-        fm_verifier_finish(v, rc, &t->verify);
     }
-    if (!t->end_ns)
-        t->end_ns = r.last_time_ns > t->start_ns ? r.last_time_ns : t->start_ns;
+    /* m->traces may have moved (a merged trace adds one per input): only indices from here */
+    fm_verify_result res;
+    memset(&res, 0, sizeof res);
+    if (v)
+        fm_verifier_finish(v, rc, &res);
+    else
+        res.status = FM_E_NOMEM;
+    rp_trace *last = &m->traces[m->n_traces - 1];
+    if (!last->end_ns)
+        last->end_ns = r.last_time_ns > last->start_ns ? r.last_time_ns : last->start_ns;
+    for (uint32_t i = r.first_index; i < m->n_traces; i++) {
+        m->traces[i].verify = res; /* the file's integrity covers every input in it */
+        if (m->traces[i].merged && !m->traces[i].input_complete)
+            m->traces[i].usable_partial = 1;
+    }
     fm_verifier_free(v);
     fm_strings_free(r.strings);
     fm_idmap_free(&r.sig_of);
@@ -420,15 +490,26 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
         fail(err, errlen, "%s: out of memory while reading", path);
         return RP_E_INTERNAL;
     }
-    if (t->verify.status == FM_E_CRYPTO) /* a required signature is missing: never used */
-        return fail(err, errlen, "%s", t->verify.message);
-    if (t->verify.status != FM_OK) {
-        int incomplete_only = t->verify.status == FM_E_TRUNCATED;
+    /* a required signature is missing: never used, damaged or not (an unfinished trace has no
+     * signature at all, since signatures follow the final chunk) */
+    if (res.status == FM_E_CRYPTO)
+        return fail(err, errlen, "%s", res.message);
+    if (opt && opt->verify && opt->verify->have_trusted_key && !res.trusted_signature_found)
+        return fail(err, errlen, "%s: no valid signature by the trusted key (%s)", path,
+                    res.message[0] ? res.message : "none found");
+    if (res.status != FM_OK) {
+        int incomplete_only = res.status == FM_E_TRUNCATED;
         if (!opt || !opt->allow_incomplete)
-            return fail(err, errlen, "%s%s", t->verify.message,
+            return fail(err, errlen, "%s%s", res.message,
                         incomplete_only ? " (--allow-incomplete reports what it holds)"
                                         : " (--allow-incomplete reports what precedes the damage)");
-        t->usable_partial = 1;
+        for (uint32_t i = r.first_index; i < m->n_traces; i++)
+            m->traces[i].usable_partial = 1;
     }
+    for (uint32_t i = r.first_index; i < m->n_traces; i++)
+        if (m->traces[i].merged && !m->traces[i].input_complete && (!opt || !opt->allow_incomplete))
+            return fail(err, errlen, "%s: input %s was merged incomplete (--allow-incomplete "
+                                     "reports what it holds)",
+                        path, m->traces[i].input_path ? m->traces[i].input_path : "?");
     return 0;
 }

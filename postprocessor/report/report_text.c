@@ -59,29 +59,28 @@ static const char *clip(const char *s, size_t width, char *buf, size_t len)
     return buf;
 }
 
-/* Prints a paragraph wrapped at 96 columns with an indent. */
+/* Prints a paragraph wrapped at 96 columns with an indent, without trailing blanks. */
 static void wrap(const out *o, const char *text, int indent)
 {
     const int width = 96;
     int col = indent;
     fprintf(o->f, "%*s", indent, "");
-    const char *p = text;
-    while (*p) {
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
         size_t w = strcspn(p, " ");
-        if (col > indent && col + (int)w > width) {
+        if (!w)
+            break;
+        if (col > indent && col + 1 + (int)w > width) {
             fprintf(o->f, "\n%*s", indent, "");
             col = indent;
+        } else if (col > indent) {
+            fputc(' ', o->f);
+            col++;
         }
         fprintf(o->f, "%.*s", (int)w, p);
         col += (int)w;
         p += w;
-        if (*p == ' ') {
-            p++;
-            if (col < width) {
-                fputc(' ', o->f);
-                col++;
-            }
-        }
     }
     fputc('\n', o->f);
 }
@@ -101,20 +100,8 @@ static void header(const out *o, const rp_report *r)
                 m->n_traces == 1 ? "" : "s", r->ranks_covered,
                 r->world_size ? rp_fmt_g((double)r->world_size) : "?",
                 r->scale != 1 ? "; totals scaled to all ranks (--scale-to-world-size)" : "");
-    if (r->incomplete) {
-        uint32_t partial = 0;
-        for (uint32_t i = 0; i < m->n_traces; i++)
-            partial += m->traces[i].usable_partial;
-        fprintf(o->f, "%sINCOMPLETE:%s", yellow(o), reset(o));
-        if (r->world_size > r->ranks_covered)
-            fprintf(o->f, " the traces of %u of %llu ranks were given%s;", r->ranks_covered,
-                    (unsigned long long)r->world_size,
-                    r->scale != 1 ? " (totals scaled up)" : ", so the job's totals are larger");
-        if (partial)
-            fprintf(o->f, " %u trace%s damaged or unfinished, used up to that point;", partial,
-                    partial == 1 ? " is" : "s are");
-        fprintf(o->f, " see the figures in that light\n");
-    }
+    if (r->incomplete)
+        fprintf(o->f, "%sINCOMPLETE:%s %s\n", yellow(o), reset(o), r->incomplete_note);
     for (uint32_t i = 0; i < m->n_traces; i++) {
         const rp_trace *t = &m->traces[i];
         const char *state = t->verify.status == FM_OK
@@ -125,6 +112,12 @@ static void header(const out *o, const rp_report *r)
                 t->verify.status == FM_OK ? "" : red(o), state, reset(o));
         if (t->verify.status != FM_OK)
             fprintf(o->f, "    %s\n", t->verify.message);
+        if (t->merged)
+            fprintf(o->f, "    merged from %s: %s, %llu of %llu signatures valid\n",
+                    t->input_path ? t->input_path : "?",
+                    t->input_complete ? "complete and intact" : "incomplete",
+                    (unsigned long long)t->input_signatures_valid,
+                    (unsigned long long)t->input_signatures);
     }
 }
 
@@ -143,7 +136,7 @@ static void executed(const out *o, const rp_report *r)
             pct(r->measured_fp / fmax(fp, 1e-300), p1, sizeof p1),
             pct(r->extrapolated_fp / fmax(fp, 1e-300), p2, sizeof p2));
     if (r->executed_fp.without_interval > 0)
-        fprintf(o->f, "  no interval for  %s FLOP extrapolated from a single sample\n",
+        fprintf(o->f, "  no interval for  %s FLOP extrapolated from fewer than two samples\n",
                 sci(r->executed_fp.without_interval, a, sizeof a));
     fprintf(o->f, "  integer ops     %s\n", sci(r->executed_int, a, sizeof a));
     double l = (double)m->launches;
@@ -436,6 +429,11 @@ static void projection(const out *o, const rp_report *r)
 {
     char a[48], b[48], p1[24];
     heading(o, "PROJECTION OF THE PLANNED RUN");
+    if (r->estimate_only) {
+        fprintf(o->f, "  not made by flopmeter estimate: a projection starts from a measured run "
+                      "(flopmeter report)\n");
+        return;
+    }
     if (!r->projection) {
         fprintf(o->f, "  not available: needs the measured tokens (data.tokens) and a plan "
                       "(plan.tokens, or plan.steps with data.steps)\n");

@@ -30,7 +30,7 @@ TEST(Cli, VersionAndHelp)
 {
     auto r = run_flopmeter("--version");
     EXPECT_EQ(r.status, 0);
-    EXPECT_NE(r.out.find("trace format 1.0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("trace format 1.1"), std::string::npos) << r.out;
     r = run_flopmeter("--help");
     EXPECT_EQ(r.status, 0);
     for (const char *verb : {"dump", "verify", "sign", "keygen", "synth"}) {

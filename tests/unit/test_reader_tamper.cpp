@@ -306,6 +306,21 @@ TEST(Compatibility, NewerMinorVersionIsReadAndUnknownsSkipped)
     EXPECT_EQ(res.info.minor, FM_FORMAT_MINOR + 1);
 }
 
+// Files of older minor versions stay readable, with the strictness of their version.
+TEST(Compatibility, OlderMinorVersionsAreRead)
+{
+    ASSERT_GE(FM_FORMAT_MINOR, 1u);
+    auto ok = fmtest::read_all(file_with_payload(0, concat({new_class_aggregate}), 1));
+    EXPECT_EQ(ok.status, FM_E_CORRUPT); // an unknown class is damage in 1.0 too
+    const Bytes event = {FM_REC_PHASE_EVENT, 4, 0, 0, 1, 1};
+    auto plain = fmtest::read_all(file_with_payload(0, event, 1));
+    EXPECT_EQ(plain.status, FM_END) << plain.error;
+    EXPECT_EQ(plain.info.minor, 0u);
+    // the INPUT record of 1.1 is an unknown kind in a 1.0 file
+    const Bytes input = {FM_REC_INPUT, 1, 0};
+    EXPECT_EQ(fmtest::read_all(file_with_payload(0, input, 1)).status, FM_E_CORRUPT);
+}
+
 // In a file of this reader's own version, the same things can only be damage.
 TEST(Compatibility, UnknownsInACurrentVersionFileAreDamage)
 {
@@ -332,7 +347,9 @@ TEST(Compatibility, NewerMajorVersionAndUnknownRequiredFlagsAreRefused)
     fm_put_u16(major.data() + FM_FH_OFF_MAJOR, FM_FORMAT_MAJOR + 1);
     auto res = fmtest::read_all(major);
     EXPECT_EQ(res.status, FM_E_VERSION);
-    EXPECT_NE(res.error.find("format 2.1, this reader reads 1.x"), std::string::npos) << res.error;
+    std::string want = "format " + std::to_string(FM_FORMAT_MAJOR + 1) + "." +
+                       std::to_string(FM_FORMAT_MINOR + 1) + ", this reader reads 1.x";
+    EXPECT_NE(res.error.find(want), std::string::npos) << res.error;
 
     Bytes flag = b;
     flag[FM_FH_OFF_FLAGS] |= 0x04;

@@ -1,0 +1,92 @@
+/* cuda_api.c - finds the CUDA driver and CUPTI at run time (see cuda_api.h). */
+#define _GNU_SOURCE
+#include "cuda_api.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fm_cuda_api fm_api;
+
+/* A library of this process whose file name starts with prefix, if one is loaded. */
+static int find_loaded(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    char **want = data;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    if (strncmp(base, "libcupti.so", 11) == 0) {
+        *want = strdup(name);
+        return 1;
+    }
+    return 0;
+}
+
+static void *open_cupti(char *path, size_t len)
+{
+    char *loaded = NULL;
+    dl_iterate_phdr(find_loaded, &loaded);
+    void *h = NULL;
+    if (loaded) { /* the program's own copy (PyTorch's): use it, never load a second */
+        h = dlopen(loaded, RTLD_NOW | RTLD_NOLOAD);
+        snprintf(path, len, "%s", loaded);
+        free(loaded);
+        if (h)
+            return h;
+    }
+    const char *configured = getenv("FLOPMETER_CUPTI");
+    static const char *const names[] = {"libcupti.so.13", "libcupti.so.12", "libcupti.so"};
+    if (configured && *configured) {
+        snprintf(path, len, "%s", configured);
+        return dlopen(configured, RTLD_NOW | RTLD_LOCAL);
+    }
+    for (size_t i = 0; i < sizeof names / sizeof *names && !h; i++) {
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (h)
+            snprintf(path, len, "%s", names[i]);
+    }
+    return h;
+}
+
+int fm_cuda_api_load(char *err, size_t errlen)
+{
+    memset(&fm_api, 0, sizeof fm_api);
+    void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (!driver)
+        driver = dlopen("libcuda.so", RTLD_NOW | RTLD_NOLOAD);
+    if (!driver) {
+        snprintf(err, errlen, "the CUDA driver library is not loaded in this process");
+        return -1;
+    }
+    void *cupti = open_cupti(fm_api.cupti_path, sizeof fm_api.cupti_path);
+    if (!cupti) {
+        snprintf(err, errlen, "CUPTI not found (%s); set FLOPMETER_CUPTI to libcupti.so's "
+                              "path",
+                 dlerror());
+        return -1;
+    }
+    /* one table of (library, name, slot), built from the same lists as the struct */
+    struct {
+        int from_cupti;
+        const char *name;
+        void **slot;
+    } wanted[] = {
+#define FM_WANT_DRIVER(ret, fn, args) {.from_cupti = 0, .name = #fn, .slot = (void **)&fm_api.fn},
+#define FM_WANT_CUPTI(ret, fn, args) {.from_cupti = 1, .name = #fn, .slot = (void **)&fm_api.fn},
+        FM_DRIVER_FUNCTIONS(FM_WANT_DRIVER) FM_CUPTI_FUNCTIONS(FM_WANT_CUPTI)
+#undef FM_WANT_DRIVER
+#undef FM_WANT_CUPTI
+    };
+    for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++) {
+        *wanted[i].slot = dlsym(wanted[i].from_cupti ? cupti : driver, wanted[i].name);
+        if (!*wanted[i].slot) {
+            snprintf(err, errlen, "%s lacks %s (too old a version?)",
+                     wanted[i].from_cupti ? fm_api.cupti_path : "the CUDA driver",
+                     wanted[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* cuda_api.h - the CUDA driver and CUPTI functions the hook calls, found at run time.
+ *
+ * The library links neither libcuda nor libcupti: it must load and stay harmless in
+ * processes without a GPU or driver, and a process that already holds a copy of CUPTI (as
+ * PyTorch does, from its own wheels) must not get a second one. fm_cuda_api_load looks for
+ * a copy already loaded first, then FLOPMETER_CUPTI, then the usual sonames. */
+#ifndef FM_HOOK_CUDA_API_H
+#define FM_HOOK_CUDA_API_H
+
+#include <cuda.h>
+#include <cupti.h>
+#include <cupti_target.h>
+
+#define FM_DRIVER_FUNCTIONS(X)                                                                 \
+    X(CUresult, cuDriverGetVersion, (int *))                                                   \
+    X(CUresult, cuFuncGetParamInfo, (CUfunction, size_t, size_t *, size_t *))                  \
+    X(CUresult, cuDeviceGet, (CUdevice *, int))                                                \
+    X(CUresult, cuDeviceGetName, (char *, int, CUdevice))                                      \
+    X(CUresult, cuDeviceGetUuid_v2, (CUuuid *, CUdevice))                                      \
+    X(CUresult, cuDeviceGetAttribute, (int *, CUdevice_attribute, CUdevice))                   \
+    X(CUresult, cuDeviceTotalMem_v2, (size_t *, CUdevice))                                     \
+    X(CUresult, cuDeviceGetPCIBusId, (char *, int, CUdevice))                                  \
+    X(CUresult, cuStreamIsCapturing, (CUstream, CUstreamCaptureStatus *))
+
+#define FM_CUPTI_FUNCTIONS(X)                                                                  \
+    X(CUptiResult, cuptiGetResultString, (CUptiResult, const char **))                         \
+    X(CUptiResult, cuptiGetVersion, (uint32_t *))                                              \
+    X(CUptiResult, cuptiSubscribe_v2,                                                          \
+      (CUpti_SubscriberHandle *, CUpti_CallbackFunc, void *, CUpti_SubscriberParams *))        \
+    X(CUptiResult, cuptiEnableCallback,                                                        \
+      (uint32_t, CUpti_SubscriberHandle, CUpti_CallbackDomain, CUpti_CallbackId))              \
+    X(CUptiResult, cuptiGetDeviceId, (CUcontext, uint32_t *))                                  \
+    X(CUptiResult, cuptiDeviceGetChipName, (CUpti_Device_GetChipName_Params *))                \
+    X(CUptiResult, cuptiActivityRegisterCallbacks,                                             \
+      (CUpti_BuffersCallbackRequestFunc, CUpti_BuffersCallbackCompleteFunc))                   \
+    X(CUptiResult, cuptiActivityEnable, (CUpti_ActivityKind))                                  \
+    X(CUptiResult, cuptiActivityGetNextRecord, (uint8_t *, size_t, CUpti_Activity **))         \
+    X(CUptiResult, cuptiActivityFlushAll, (uint32_t))
+
+typedef struct fm_cuda_api {
+#define FM_API_FIELD(ret, name, args) ret(CUDAAPI *name) args;
+    FM_DRIVER_FUNCTIONS(FM_API_FIELD)
+    FM_CUPTI_FUNCTIONS(FM_API_FIELD)
+#undef FM_API_FIELD
+    char cupti_path[512];     /* the CUPTI library in use */
+} fm_cuda_api;
+
+extern fm_cuda_api fm_api;
+
+/* Loads every function. 0, or -1 with a one-line reason in err (what is missing). */
+int fm_cuda_api_load(char *err, size_t errlen);
+
+#endif

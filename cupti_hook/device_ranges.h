@@ -1,0 +1,49 @@
+/* device_ranges.h - the device address ranges the program has allocated, so that argument
+ * hashing can tell a device pointer (which changes from step to step without changing the
+ * work) from a value (a size, a stride, which does change it).
+ *
+ * Readers (the launch path) take no lock: they load a pointer to an immutable sorted array.
+ * Writers (allocation callbacks, program rate) build a new array under a mutex and publish it;
+ * replaced arrays are kept until exit, because a reader may still be looking at one. */
+#ifndef FM_HOOK_DEVICE_RANGES_H
+#define FM_HOOK_DEVICE_RANGES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fm_range {
+    uint64_t start, end; /* [start, end) */
+} fm_range;
+
+typedef struct fm_range_set {
+    uint32_t n;
+    fm_range r[]; /* sorted by start, not overlapping */
+} fm_range_set;
+
+typedef struct fm_device_ranges {
+    _Atomic(fm_range_set *) current;
+    pthread_mutex_t mu;
+    fm_range_set **retired;
+    size_t n_retired, cap_retired;
+} fm_device_ranges;
+
+void fm_device_ranges_init(fm_device_ranges *d);
+void fm_device_ranges_free(fm_device_ranges *d);
+
+/* Adds [start, start + size); an overlapping range is merged. 0, or -1 out of memory. */
+int fm_device_ranges_add(fm_device_ranges *d, uint64_t start, uint64_t size);
+/* Removes the range that starts at start (a free). */
+void fm_device_ranges_remove(fm_device_ranges *d, uint64_t start);
+
+/* 1 when v lies in an allocated range. Lock-free. */
+int fm_device_ranges_contains(const fm_device_ranges *d, uint64_t v);
+
+/* Hash of a launch's argument bytes: every aligned 8-byte word that is a device pointer is
+ * replaced by a fixed value, everything else is hashed as it is. params/sizes as the driver
+ * gives them (kernelParams and the parameter sizes). */
+uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_t *sizes,
+                     uint32_t n);
+
+#endif

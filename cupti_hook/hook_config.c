@@ -1,0 +1,147 @@
+/* hook_config.c - FLOPMETER_* variables (see hook_config.h). */
+#define _GNU_SOURCE
+#include "hook_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_bool(const char *name, const char *v, int *out, char *err, size_t errlen)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off")) {
+        *out = 0;
+        return 0;
+    }
+    return fail(err, errlen, "%s='%s': expected 1 or 0", name, v);
+}
+
+static int parse_u32(const char *name, const char *v, uint32_t min, uint32_t max, uint32_t *out,
+                     char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = *v && *v != '-' ? strtoull(v, &end, 10) : 0;
+    if (!*v || *v == '-' || errno || *end || x < min || x > max)
+        return fail(err, errlen, "%s='%s': expected a whole number from %u to %u", name, v, min,
+                    max);
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int parse_text(const char *name, const char *v, char *out, size_t len, int allow_slash,
+                      char *err, size_t errlen)
+{
+    if (!*v || strlen(v) >= len)
+        return fail(err, errlen, "%s: empty or longer than %zu bytes", name, len - 1);
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || (!allow_slash && *p == '/'))
+            return fail(err, errlen, "%s='%s': %s", name, v,
+                        allow_slash ? "control characters are not allowed"
+                                    : "only a name (no '/' or control characters)");
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+static void defaults(fm_hook_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->mode = FM_MODE_LAUNCHES;
+    snprintf(c->output_dir, sizeof c->output_dir, "flopmeter-traces");
+    c->flush_ms = 1000;
+    c->interval_ms = 1000;
+    c->callstacks = 1;
+    c->max_signatures = 65536;
+}
+
+int fm_hook_config_parse(fm_hook_config *c, const char *(*lookup)(const char *, void *),
+                         void *ctx, char *err, size_t errlen)
+{
+    defaults(c);
+    fm_hook_config x = *c;
+    const char *v;
+    int rc = 0;
+    if (!rc && (v = lookup("FLOPMETER_MODE", ctx))) {
+        if (!strcmp(v, "off"))
+            x.mode = FM_MODE_OFF;
+        else if (!strcmp(v, "launches"))
+            x.mode = FM_MODE_LAUNCHES;
+        else
+            rc = fail(err, errlen, "FLOPMETER_MODE='%s': expected launches or off", v);
+    }
+    if (!rc && (v = lookup("FLOPMETER_OUTPUT_DIR", ctx)))
+        rc = parse_text("FLOPMETER_OUTPUT_DIR", v, x.output_dir, sizeof x.output_dir, 1, err,
+                        errlen);
+    if (!rc && (v = lookup("FLOPMETER_RUN_ID", ctx)))
+        rc = parse_text("FLOPMETER_RUN_ID", v, x.run_id, sizeof x.run_id, 0, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_FLUSH_MS", ctx)))
+        rc = parse_u32("FLOPMETER_FLUSH_MS", v, 10, 3600000, &x.flush_ms, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_INTERVAL_MS", ctx)))
+        rc = parse_u32("FLOPMETER_INTERVAL_MS", v, 10, 3600000, &x.interval_ms, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_FSYNC", ctx)))
+        rc = parse_bool("FLOPMETER_FSYNC", v, &x.fsync, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_STRICT", ctx)))
+        rc = parse_bool("FLOPMETER_STRICT", v, &x.strict, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_CALLSTACKS", ctx)))
+        rc = parse_bool("FLOPMETER_CALLSTACKS", v, &x.callstacks, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_QUIET", ctx)))
+        rc = parse_bool("FLOPMETER_QUIET", v, &x.quiet, err, errlen);
+    if (!rc && (v = lookup("FLOPMETER_MAX_SIGNATURES", ctx)))
+        rc = parse_u32("FLOPMETER_MAX_SIGNATURES", v, 16, 1u << 24, &x.max_signatures, err,
+                       errlen);
+    if (rc == 0)
+        *c = x;
+    else if ((v = lookup("FLOPMETER_STRICT", ctx)) && !strcmp(v, "1"))
+        c->strict = 1; /* strictness applies to the error being reported */
+    return rc;
+}
+
+static const char *from_env(const char *name, void *ctx)
+{
+    (void)ctx;
+    const char *v = getenv(name);
+    return v; /* read only: never modified, never tokenised in place */
+}
+
+int fm_hook_config_read(fm_hook_config *c, char *err, size_t errlen)
+{
+    return fm_hook_config_parse(c, from_env, NULL, err, errlen);
+}
+
+size_t fm_hook_config_entries(const fm_hook_config *c, char keys[][32], char values[][FM_CONFIG_VALUE_LEN],
+                              size_t max)
+{
+    size_t n = 0;
+#define ENTRY(k, ...)                                                                          \
+    do {                                                                                       \
+        if (n < max) {                                                                         \
+            snprintf(keys[n], 32, "%s", k);                                                    \
+            snprintf(values[n], FM_CONFIG_VALUE_LEN, __VA_ARGS__);                                             \
+            n++;                                                                               \
+        }                                                                                      \
+    } while (0)
+    ENTRY("mode", "%s", c->mode == FM_MODE_OFF ? "off" : "launches");
+    ENTRY("output_dir", "%s", c->output_dir);
+    ENTRY("flush_ms", "%u", c->flush_ms);
+    ENTRY("interval_ms", "%u", c->interval_ms);
+    ENTRY("fsync", "%d", c->fsync);
+    ENTRY("strict", "%d", c->strict);
+    ENTRY("callstacks", "%d", c->callstacks);
+    ENTRY("max_signatures", "%u", c->max_signatures);
+#undef ENTRY
+    return n;
+}

@@ -1,0 +1,93 @@
+/* hook_core.h - the in-process collector, independent of CUDA: it is told about launches,
+ * kernel executions, devices, phases, declarations and problems, and keeps the trace. The
+ * CUPTI glue (cupti_glue.c) and the entry points (hook_entry.c) are thin layers over it, and
+ * the tests drive it directly with a test double of the CUPTI callback stream.
+ *
+ * Lifecycle: IDLE -> RUNNING (fm_hook_start: trace created, flusher thread running) ->
+ * STOPPED (fm_hook_stop: final records written, trace closed); DISABLED when configuration or
+ * the trace cannot be set up (the program runs on, unmeasured). Every entry checks the state
+ * first; nothing here ever exits or aborts the program (except FLOPMETER_STRICT on start). */
+#ifndef FM_HOOK_CORE_H
+#define FM_HOOK_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hook_config.h"
+#include "launch_table.h"
+
+enum fm_hook_state { FM_HOOK_IDLE = 0, FM_HOOK_RUNNING, FM_HOOK_STOPPED, FM_HOOK_DISABLED };
+
+/* What the CUDA side knows when the collector starts (0 when unknown). */
+typedef struct fm_hook_versions {
+    uint64_t cuda_driver, cuda_runtime, cupti;
+} fm_hook_versions;
+
+/* One launch, as the callback sees it. */
+typedef struct fm_launch_info {
+    uint64_t function;
+    const char *name;           /* valid during the call only: copied when new */
+    uint32_t grid[3], block[3];
+    uint32_t shared_mem, device;
+    uint64_t arg_hash;
+    uint64_t correlation_id;    /* to match the kernel's execution record; 0 = none */
+} fm_launch_info;
+
+/* Starts measuring: reads the configuration, creates the trace and the flusher thread.
+ * 0 when running (or already running), -1 when disabled (with one line on stderr). */
+int fm_hook_start(const fm_hook_versions *v);
+
+/* Writes what is buffered and the FINAL record, closes the trace. Safe to call more than
+ * once and from any thread; the later calls do nothing. */
+void fm_hook_stop(uint64_t exit_reason);
+
+int fm_hook_state(void);
+
+/* The launch path: allocates nothing, takes no global lock. */
+void fm_hook_launch(const fm_launch_info *l);
+
+/* A kernel execution record (from CUPTI activity buffers, or the test double): its duration
+ * is added to the launch with this correlation id. */
+void fm_hook_kernel_executed(uint64_t correlation_id, uint64_t duration_ns);
+
+/* A kernel seen only as an execution (inside a CUDA graph): counted from here. */
+void fm_hook_graph_kernel(const fm_launch_info *l, uint64_t duration_ns);
+
+/* A GPU the process uses. */
+void fm_hook_device(uint32_t ordinal, const char *name, const uint8_t uuid[16], const char *chip,
+                    uint32_t cc_major, uint32_t cc_minor, uint32_t sm_count,
+                    uint64_t memory_bytes, const char *pci_bus_id);
+
+/* Something the tool could not do: one line on stderr (once per kind) and a DEGRADATION
+ * record. Callable before start (kept until the trace exists) and from any thread. */
+void fm_hook_degrade(uint32_t kind, int64_t api_result, uint64_t launches_affected,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* For the C API (flopmeter.h). */
+int fm_hook_phase_push(const char *name, int category);
+int fm_hook_phase_pop(void);
+int fm_hook_declare(const char *key, double value, const char *text);
+/* One optimizer step of `tokens` tokens: summed between flushes and written as one
+ * data.tokens and one data.steps declaration per flush and phase, so a fast loop costs no
+ * record per step and loses none. */
+int fm_hook_step(double tokens);
+const char *fm_hook_trace_path(void);
+
+/* The child of a fork: drops the parent's trace without writing to it; measuring stays off
+ * in the child. */
+void fm_hook_after_fork_child(void);
+
+/* Counters for tests and the benchmark. */
+typedef struct fm_hook_stats {
+    uint64_t launches, signatures, dropped_signatures, dropped_pairs;
+} fm_hook_stats;
+void fm_hook_get_stats(fm_hook_stats *s);
+
+/* Unix time in ns. */
+uint64_t fm_hook_now_ns(void);
+
+/* Optional: a function that captures the calling thread's native stack into pcs (innermost
+ * first), returning how many; set by the entry layer (libunwind), NULL in tests. */
+extern int (*fm_hook_capture_stack)(uint64_t *pcs, int max);
+
+#endif

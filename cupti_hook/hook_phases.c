@@ -1,0 +1,140 @@
+/* hook_phases.c - phase registry, per-thread stacks and the event buffer (see
+ * hook_phases.h). */
+#define _GNU_SOURCE
+#include "hook_phases.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "flopmeter/trace_format.h"
+
+static _Thread_local uint32_t stack[FM_PHASE_DEPTH];
+static _Thread_local uint32_t depth;
+static _Thread_local uint32_t overflow; /* pushes beyond the stack, popped without effect */
+
+void fm_phases_init(fm_phases *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+}
+
+uint64_t fm_thread_id(void)
+{
+    return (uint64_t)syscall(SYS_gettid);
+}
+
+/* Lower-case, with '-' and ' ' read as '_', for matching the vocabulary. */
+static void normalise(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < len; i++) {
+        char c = (char)tolower((unsigned char)in[i]);
+        out[i] = (c == '-' || c == ' ') ? '_' : c;
+    }
+    out[i] = '\0';
+}
+
+uint32_t fm_phase_category_for(const char *name)
+{
+    static const struct {
+        const char *word;
+        uint32_t category;
+    } words[] = {
+        {"pretraining", FM_PHASE_PRETRAINING},      {"pre_training", FM_PHASE_PRETRAINING},
+        {"pretrain", FM_PHASE_PRETRAINING},         {"finetuning", FM_PHASE_FINETUNING},
+        {"fine_tuning", FM_PHASE_FINETUNING},       {"finetune", FM_PHASE_FINETUNING},
+        {"sft", FM_PHASE_FINETUNING},               {"reinforcement_learning", FM_PHASE_REINFORCEMENT_LEARNING},
+        {"rl", FM_PHASE_REINFORCEMENT_LEARNING},    {"rlhf", FM_PHASE_REINFORCEMENT_LEARNING},
+        {"synthetic_data", FM_PHASE_SYNTHETIC_DATA}, {"synthetic_data_generation", FM_PHASE_SYNTHETIC_DATA},
+        {"evaluation", FM_PHASE_EVALUATION},        {"eval", FM_PHASE_EVALUATION},
+        {"recomputation", FM_PHASE_RECOMPUTATION},  {"activation_recomputation", FM_PHASE_RECOMPUTATION},
+        {"recompute", FM_PHASE_RECOMPUTATION},      {"auxiliary_model", FM_PHASE_AUXILIARY_MODEL},
+        {"auxiliary", FM_PHASE_AUXILIARY_MODEL},    {"reward_model", FM_PHASE_AUXILIARY_MODEL},
+    };
+    char n[64];
+    normalise(name, n, sizeof n);
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcmp(n, words[i].word) == 0)
+            return words[i].category;
+    return FM_PHASE_CUSTOM;
+}
+
+uint32_t fm_phases_define(fm_phases *p, const char *name, int category)
+{
+    if (!name || !*name)
+        return 0;
+    uint32_t cat = category < 0 || category > (int)FM_PHASE_CATEGORY_MAX
+                       ? fm_phase_category_for(name)
+                       : (uint32_t)category;
+    pthread_mutex_lock(&p->mu);
+    uint32_t id = 0;
+    for (uint32_t i = 1; i <= p->n && !id; i++)
+        if (p->categories[i] == cat && strncmp(p->names[i], name, FM_PHASE_NAME_MAX - 1) == 0)
+            id = i;
+    if (!id && p->n < FM_MAX_PHASES) {
+        id = ++p->n;
+        strncpy(p->names[id], name, FM_PHASE_NAME_MAX - 1);
+        p->names[id][FM_PHASE_NAME_MAX - 1] = '\0';
+        p->categories[id] = cat;
+    } else if (!id) {
+        p->dropped++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return id;
+}
+
+static void record(fm_phases *p, uint32_t phase, uint32_t action, uint64_t now_ns)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->n_events < FM_PHASE_EVENTS)
+        p->events[p->n_events++] = (fm_phase_event_rec){now_ns, fm_thread_id(), phase, action};
+    else
+        p->dropped++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns)
+{
+    if (!phase)
+        return;
+    if (depth >= FM_PHASE_DEPTH) {
+        /* deeper than any sensible nesting: ignored, and so is the matching pop */
+        overflow++;
+        pthread_mutex_lock(&p->mu);
+        p->dropped++;
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    stack[depth++] = phase;
+    record(p, phase, FM_PHASE_PUSH, now_ns);
+}
+
+void fm_phases_pop(fm_phases *p, uint64_t now_ns)
+{
+    if (overflow) {
+        overflow--;
+        return;
+    }
+    if (!depth)
+        return; /* a pop without a push: nothing to end */
+    uint32_t phase = stack[--depth];
+    record(p, phase, FM_PHASE_POP, now_ns);
+}
+
+uint32_t fm_phases_current(void)
+{
+    return depth ? stack[depth - 1] : 0;
+}
+
+uint32_t fm_phases_take_events(fm_phases *p, fm_phase_event_rec *out, uint32_t max)
+{
+    pthread_mutex_lock(&p->mu);
+    uint32_t n = p->n_events < max ? p->n_events : max;
+    memcpy(out, p->events, n * sizeof *out);
+    memmove(p->events, p->events + n, (p->n_events - n) * sizeof *out);
+    p->n_events -= n;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}

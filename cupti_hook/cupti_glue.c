@@ -449,10 +449,9 @@ int fm_glue_start(void)
     uint32_t cupti_version = 0;
     if (fm_api.cuptiGetVersion(&cupti_version) == CUPTI_SUCCESS)
         v.cupti = cupti_version;
-    const char *args = getenv("FLOPMETER_ARGS");
-    hash_arguments = !(args && strcmp(args, "0") == 0);
     if (fm_hook_start(&v) != 0)
         return -1;
+    hash_arguments = fm_hook_config_in_use()->hash_args;
     fm_device_ranges_init(&ranges);
     layouts = calloc(LAYOUTS, sizeof *layouts);
 

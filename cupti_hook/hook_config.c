@@ -66,6 +66,7 @@ static void defaults(fm_hook_config *c)
     c->interval_ms = 1000;
     c->callstacks = 1;
     c->max_signatures = 65536;
+    c->hash_args = 1;
 }
 
 int fm_hook_config_parse(fm_hook_config *c, const char *(*lookup)(const char *, void *),
@@ -103,6 +104,8 @@ int fm_hook_config_parse(fm_hook_config *c, const char *(*lookup)(const char *, 
     if (!rc && (v = lookup("FLOPMETER_MAX_SIGNATURES", ctx)))
         rc = parse_u32("FLOPMETER_MAX_SIGNATURES", v, 16, 1u << 24, &x.max_signatures, err,
                        errlen);
+    if (!rc && (v = lookup("FLOPMETER_ARGS", ctx)))
+        rc = parse_bool("FLOPMETER_ARGS", v, &x.hash_args, err, errlen);
     if (rc == 0)
         *c = x;
     else if ((v = lookup("FLOPMETER_STRICT", ctx)) && !strcmp(v, "1"))
@@ -130,7 +133,7 @@ size_t fm_hook_config_entries(const fm_hook_config *c, char keys[][32], char val
     do {                                                                                       \
         if (n < max) {                                                                         \
             snprintf(keys[n], 32, "%s", k);                                                    \
-            snprintf(values[n], FM_CONFIG_VALUE_LEN, __VA_ARGS__);                                             \
+            snprintf(values[n], FM_CONFIG_VALUE_LEN, __VA_ARGS__);                            \
             n++;                                                                               \
         }                                                                                      \
     } while (0)
@@ -142,6 +145,7 @@ size_t fm_hook_config_entries(const fm_hook_config *c, char keys[][32], char val
     ENTRY("strict", "%d", c->strict);
     ENTRY("callstacks", "%d", c->callstacks);
     ENTRY("max_signatures", "%u", c->max_signatures);
+    ENTRY("args", "%d", c->hash_args);
 #undef ENTRY
     return n;
 }

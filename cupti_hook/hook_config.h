@@ -24,6 +24,7 @@ typedef struct fm_hook_config {
     int callstacks;            /* FLOPMETER_CALLSTACKS: native stack of first launches, 1 */
     int quiet;                 /* FLOPMETER_QUIET: no informational line on stderr, 0 */
     uint32_t max_signatures;   /* FLOPMETER_MAX_SIGNATURES, default 65536 */
+    int hash_args;             /* FLOPMETER_ARGS: argument bytes in signatures, default 1 */
 } fm_hook_config;
 
 /* Reads the configuration from getenv. Returns 0, or -1 with a one-line message in err

@@ -102,6 +102,11 @@ static fm_phases *phases(void)
     return &g.phases;
 }
 
+const fm_hook_config *fm_hook_config_in_use(void)
+{
+    return &g.cfg;
+}
+
 int fm_hook_state(void)
 {
     return atomic_load_explicit(&g.state, memory_order_acquire);

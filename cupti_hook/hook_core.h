@@ -43,6 +43,9 @@ void fm_hook_stop(uint64_t exit_reason);
 
 int fm_hook_state(void);
 
+/* The configuration in effect (valid once fm_hook_start has returned 0). */
+const fm_hook_config *fm_hook_config_in_use(void);
+
 /* The launch path: allocates nothing, takes no global lock. */
 void fm_hook_launch(const fm_launch_info *l);
 

@@ -7,13 +7,22 @@
    signed twice with `flopmeter sign`) and the shipped example are read by
    `flopmeter dump --json` and by the independent reader; every record and every field must
    agree exactly (same keys in the same order, integers equal, floats equal bit for bit).
-2. Damaged copies of a trace (truncated, bytes flipped, chunks swapped, dropped or
-   duplicated, garbage appended) must be rejected by both `flopmeter verify` and the
-   reader, and both must deliver the same intact records before the damage.
-3. Traces built here byte by byte, from the specification, probe what synth never writes:
-   extreme values, newer minor versions, unknown enumeration values, every precision class
-   byte, and content the specification forbids. Each case states what the specification
-   says; both implementations must agree with it.
+2. Merged traces written by `flopmeter merge` (format 1.1, flag `merged`) from the rank
+   traces of `flopmeter synth --all-ranks`: of a directory, with a signed input, with a
+   truncated input and with a forged signature (both --allow-incomplete), and signed
+   themselves. Besides 1., every INPUT record must describe its input as the reader reads
+   the input, and each input's records in the merged trace must be the input's, up to the
+   renumbering of ids.
+3. Damaged copies of a trace and of a merged trace (truncated, bytes flipped, chunks
+   swapped, dropped or duplicated, garbage appended) must be rejected by both
+   `flopmeter verify` and the reader, and both must deliver the same intact records before
+   the damage.
+4. Traces built here byte by byte, from the specification, probe what synth and merge
+   never write: extreme values, files of version 1.0 (read with 1.0's rules), 1.1 (the
+   reader's own) and 1.2 (a newer minor version), unknown record kinds and enumeration
+   values, every precision class byte, merged traces and their INPUT records, and content
+   the specification forbids. Each case states what the specification says; both
+   implementations must agree with it.
 
 A case where the C tool is known to disagree with the specification is listed in
 EXPECTED_FAILURES (with the reason); it must keep failing until it is fixed, and is then
@@ -28,6 +37,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -41,11 +51,58 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 import fmtrace_reader  # noqa: E402  (the field tables drive the trace builder below)
 
+# The format versions the cases are written in: the one the reader implements (and the
+# tool writes), the one before it (read with its own rules), and a newer minor version.
+CURRENT = fmtrace_reader.READER_MINOR  # 1.1
+OLDER = CURRENT - 1                    # 1.0
+NEWER = CURRENT + 1                    # 1.2
+
 ARGS = None  # the parsed command line, set in main()
 
 # Cases (by name) where the C tool disagrees with the specification: name -> reason. The
-# check must fail for them; when one passes, the test says so, and the entry goes.
-EXPECTED_FAILURES = {}
+# check must fail for them; when one passes, the test says so, and the entry goes. Each
+# reproduces with the case's file (run with --workdir DIR, then `flopmeter verify
+# DIR/invalid-<case name, other characters as _>.fmtrace`, which says "intact").
+_INPUT_IN_1_0 = (
+    "flopmeter verify accepts an INPUT record (kind 15) in a 1.0 file with the merged "
+    "flag; docs/trace-format.md, Compatibility: \"A 1.1 reader reads 1.0 files with 1.0's "
+    "rules (an INPUT record there is an unknown kind, hence damage)\"")
+_INPUT_STRUCTURE = (
+    "flopmeter verify does not check that each input of a merged 1.1 trace runs from its "
+    "RUN_META to one INPUT record; docs/trace-format.md, 15 INPUT: \"each input's records "
+    "start with its RUN_META record and end with one INPUT record\", 1 RUN_META: \"one "
+    "per merged input, each opening that input's records\"")
+_INPUT_INDEX = (
+    "flopmeter verify does not check INPUT.index; docs/trace-format.md, 15 INPUT: "
+    "\"index: 0-based position of the input in the merge\" (inputs \"one after the other\")")
+_INPUT_RANK = (
+    "flopmeter verify does not check INPUT.rank against the input's RUN_META; "
+    "docs/trace-format.md, 15 INPUT: \"rank: the input's rank (from its RUN_META)\"")
+_INPUT_EXIT_REASON = (
+    "flopmeter verify accepts INPUT.exit_reason 4 in a 1.1 file; docs/trace-format.md, "
+    "Enumerations: \"In a file of the reader's own minor version (or an older one) a value "
+    "the reader does not know is damage\" (exit reasons 0-3, 15 INPUT: \"its FINAL "
+    "exit_reason\"); the specification leaves open what a merge of a newer-minor input "
+    "whose FINAL holds a newer exit reason writes (flopmeter merge copies it into a 1.1 "
+    "file)")
+EXPECTED_FAILURES = {
+    "input record in a 1.0 file": _INPUT_IN_1_0,
+    "input records in a merged 1.0 file": _INPUT_IN_1_0,
+    "merged: a run_meta per input, no input records": _INPUT_STRUCTURE,
+    "merged: a run_meta per input, no input records (minor 2)": _INPUT_STRUCTURE,
+    "merged: one input without its input record": _INPUT_STRUCTURE,
+    "merged: the first input without its input record": _INPUT_STRUCTURE,
+    "merged: the last input without its input record": _INPUT_STRUCTURE,
+    "merged: input record twice": _INPUT_STRUCTURE,
+    "merged: a record between an input record and the next run_meta": _INPUT_STRUCTURE,
+    "merged: a record after the last input record": _INPUT_STRUCTURE,
+    "merged: input index starts at 1": _INPUT_INDEX,
+    "merged: input index repeated": _INPUT_INDEX,
+    "merged: input index skips one": _INPUT_INDEX,
+    "merged: input rank differs from its run_meta": _INPUT_RANK,
+    "merged: input rank given for a run_meta of unknown rank": _INPUT_RANK,
+    "unknown exit reason in an input record in a 1.1 file": _INPUT_EXIT_REASON,
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,6 +230,7 @@ def first_differences(a, b, limit=10):
 # Building traces byte by byte, from the specification
 
 MASK64 = (1 << 64) - 1
+MERGED = fmtrace_reader.FLAG_MERGED
 
 
 def enc_u(n, pad_to=0):
@@ -232,7 +290,7 @@ def enc_record(kind, body):
     return enc_u(kind) + enc_u(len(body)) + body
 
 
-def file_header(major=1, minor=0, header_size=64, flags=0, reserved=bytes(16),
+def file_header(major=1, minor=CURRENT, header_size=64, flags=0, reserved=bytes(16),
                 magic=fmtrace_reader.FILE_MAGIC):
     return (magic + struct.pack("<HHIQ", major, minor, header_size, flags)
             + bytes(range(16)) + struct.pack("<Q", 1767225600000000000) + reserved)
@@ -341,7 +399,7 @@ def run_meta(config=(), **kw):
 
 
 # A small trace that uses every record kind. The cases below start from it.
-def base(minor=0, **header):
+def base(minor=CURRENT, **header):
     b = Builder(minor=minor, **header)
     b.add(1, **run_meta([{"key": "k", "value": "v"}], tool_version="test", run_id="r",
                         host="h", pid=1, rank=-1, local_rank=-1, start_unix_ns=5,
@@ -384,7 +442,7 @@ def add(rkind, /, **fields):
     return lambda b: b.add(rkind, **fields)
 
 
-def with_base(*steps, final=None, minor=0, **header):
+def with_base(*steps, final=None, minor=CURRENT, **header):
     """A case: the base trace, then steps, then the final chunk (with overrides)."""
     def make():
         b = base(minor=minor, **header)
@@ -395,10 +453,10 @@ def with_base(*steps, final=None, minor=0, **header):
     return make
 
 
-def builder_case(fn, minor=0):
+def builder_case(fn, minor=CURRENT, **header):
     """A case: the base trace, then fn(builder), which writes the final chunk itself."""
     def make():
-        b = base(minor=minor)
+        b = base(minor=minor, **header)
         fn(b)
         return b.build()
     return make
@@ -454,13 +512,55 @@ def empty_unknown_records(n, **overrides):
     return step
 
 
+def input_record(index, rank=-1, **kw):
+    """The fields of an INPUT record (the base trace's RUN_META has rank -1)."""
+    f = dict(index=index, path="rank-%d.fmtrace" % index, trace_id=bytes([index + 1] * 16),
+             chain_head=bytes([index + 0xA0] * 32), chunks=3, records=20, complete=1,
+             signatures=0, signatures_valid=0, rank=rank, end_unix_ns=1767225700000000000,
+             exit_reason=1, records_dropped=0)
+    f.update(kw)
+    return f
+
+
+def close(index, appended=b"", **kw):
+    """A case step: the INPUT record that ends input `index`; `appended` follows its
+    fields."""
+    return raw_record(15, enc_body(15, input_record(index, **kw)) + appended)
+
+
+def cut(b):
+    """A case step: ends the current chunk."""
+    b.cut()
+
+
+def second_input(rank=1):
+    """Case steps: a second input after the base trace's -- its RUN_META and records that
+    define ids of their own and use the first input's strings ("strings are shared")."""
+    return [add(1, **run_meta(host="second input", rank=rank, local_rank=rank)),
+            add(3, **string_record(6, "kernel of the second input")),
+            add(5, **kernel(id=2, name=6)),
+            add(9, id=2, name=3, category=2),
+            add(11, time_ns=20, key=5, value=4.0, text=0, phase=2),
+            add(8, **agg(sig=2, phase=2, launches=4, classes=classes((0x14, 1.0, 2.0))))]
+
+
+def merged(first=None, second=None, rank=1, first_steps=(), flags=MERGED, minor=CURRENT,
+           final=None):
+    """A case: a merged trace of two inputs, the base trace and second_input(); `first`
+    and `second` override fields of their INPUT records, `first_steps` come before the
+    first one."""
+    return with_base(*first_steps, close(**dict(dict(index=0), **(first or {}))),
+                     *second_input(rank),
+                     close(**dict(dict(index=1, rank=rank), **(second or {}))),
+                     flags=flags, minor=minor, final=final)
+
+
 U64MAX = MASK64
 BASE_FINAL_CLASSES = classes((1, 0.1 + 0.2, 0.2 + 0.1), (0x14, 3.0, 1e300))
-MERGED = 1 << 32
 VALID_CLASSES = sorted(fmtrace_reader.PRECISION_CLASSES)
-# Class bytes no 1.0 writer writes, a sample of each way to be unknown: a CUDA-core class
-# that does not exist (tf32, fp8), fp32 on tensor cores, sparse fp64, sparsity without
-# tensor cores, formats 10-15, the high bits.
+# Class bytes no 1.0 or 1.1 writer writes, a sample of each way to be unknown: a CUDA-core
+# class that does not exist (tf32, fp8), fp32 on tensor cores, sparse fp64, sparsity
+# without tensor cores, formats 10-15, the high bits.
 UNKNOWN_CLASSES = (0x02, 0x05, 0x0F, 0x11, 0x20, 0x30, 0x31, 0x3A, 0x40, 0x80, 0xFE)
 
 # Traces the specification says are intact: both must accept, and the dumps must agree.
@@ -511,11 +611,32 @@ VALID = {
     "strings that are not UTF-8": with_base(
         add(3, id=6, text=b"a\xffb\xc3(\xe2\x82"), add(3, id=7, text=b"\xf0\x9f\x98 \xed\xa0\x80"),
         add(3, id=8, text="\u00e9\U0001F600\x00\n\"\\\ufffe")),
-    "informational flags": with_base(flags=MERGED | (1 << 63)),
-    # "a trace with the merged flag holds one [RUN_META] per merged input, the first of
-    # them first".
-    "merged trace with a run_meta per input": with_base(
-        add(1, **run_meta(host="second input")), flags=MERGED),
+    # Informational flags a reader does not know are ignored (merged, the one defined, is
+    # covered by the merged cases below).
+    "unknown informational flags": with_base(flags=(1 << 33) | (1 << 63)),
+    # 1.0's rules for a 1.0 file: "a trace with the merged flag holds one [RUN_META] per
+    # merged input, the first of them first" -- and nothing else marks the inputs.
+    "merged 1.0 trace with a run_meta per input": with_base(
+        add(1, **run_meta(host="second input")), flags=MERGED, minor=OLDER),
+    "merged 1.0 trace with every informational flag": with_base(
+        add(1, **run_meta(host="second input")), flags=0xFFFFFFFF << 32, minor=OLDER),
+    "a 1.0 file": with_base(minor=OLDER),
+    # 1.1: "each input's records start with its RUN_META record and end with one INPUT
+    # record"; strings are shared between the inputs.
+    "merged: two inputs, each closed by its input record": merged(),
+    "merged: one input": with_base(close(0), flags=MERGED),
+    "merged: input records first in their chunks": with_base(
+        cut, close(0), cut, *second_input(), cut, close(1, rank=1), flags=MERGED),
+    "merged: every informational flag": merged(flags=0xFFFFFFFF << 32),
+    "merged: an input that was incomplete, with signatures none valid": with_base(
+        close(0, complete=0, chunks=0, records=0, signatures=2, signatures_valid=0,
+              end_unix_ns=0, exit_reason=0, records_dropped=7), flags=MERGED),
+    "merged: input records with extreme values": merged(
+        first=dict(path=b"\xff/\x00x", chunks=U64MAX, records=U64MAX, signatures=U64MAX,
+                   signatures_valid=U64MAX, end_unix_ns=U64MAX, exit_reason=3,
+                   records_dropped=U64MAX),
+        rank=-1, second=dict(path="", chunks=0, records=0, exit_reason=2)),
+    "merged: input of the largest rank": merged(rank=(1 << 63) - 1),
     "limits reached": with_base(
         add(4, id=2, frames=[{"module": 4, "symbol": 4, "offset": 1}] * 512),
         add(6, id=2, chip="", metrics=[{"name": 2, "class": 1, "weight": 1.0}] * 1024),
@@ -531,31 +652,63 @@ VALID = {
         add(8, **agg(launches=1 << 63)), add(8, **agg(launches=(1 << 63) - 6))),
 }
 
-# A minor version above 1.0 may add record kinds, fields and enumeration values; a 1.0
-# reader skips, ignores or shows them (JSON: as their numbers). Both must accept, and agree.
-NEWER_MINOR = {
-    "unknown record kind": with_base(raw_record(99, b"\x01\x02\x03"), minor=1),
-    "record kind 2^32 - 1": with_base(raw_record((1 << 32) - 1, b"\x00"), minor=1),
-    "appended fields": with_base(raw_record(3, enc_body(3, string_record(6, "x")) + b"\x05\x06"),
-                                 minor=1),
-    "records = raw_len / 2": with_base(empty_unknown_records(10), minor=1),
-    "minor 65535": with_base(minor=65535),
-    "unknown precision classes in an aggregate": with_base(
-        add(8, **agg(classes=classes(*[(c, 1.0, 0.0) for c in UNKNOWN_CLASSES]))), minor=1),
-    "unknown precision classes in a metric group": with_base(
-        add(6, **metric_group(2, *UNKNOWN_CLASSES)), minor=1),
-    "unknown phase category": with_base(add(9, id=2, name=3, category=9), minor=1),
-    "unknown phase action": with_base(add(10, time_ns=1, thread_id=1, phase=1, action=3),
-                                      minor=1),
-    "unknown degradation kind": with_base(
-        add(12, time_ns=1, kind=10, api_result=0, launches_affected=0, message=""), minor=1),
-    "unknown exit reason": with_base(final=dict(exit_reason=4), minor=1),
+# What a minor version above the reader's may add: record kinds, fields appended to a
+# body, enumeration values. In a file of a newer minor version a reader skips, ignores or
+# shows them (JSON: as their numbers), so both must accept it and agree (NEWER_MINOR); "in
+# a file of its own or an older minor version all of these are damage" (INVALID, once in a
+# 1.0 and once in a 1.1 file). Each entry makes the case for a minor version.
+UNKNOWNS = {
+    "unknown record kind": lambda m: with_base(raw_record(99, b"\x01\x02\x03"), minor=m),
+    # The first kind after INPUT, the last one 1.1 defines.
+    "record kind 16": lambda m: with_base(raw_record(16, b"\x01"), minor=m),
+    "record kind 2^32 - 1": lambda m: with_base(raw_record((1 << 32) - 1, b"\x00"), minor=m),
+    "appended fields": lambda m: with_base(
+        raw_record(3, enc_body(3, string_record(6, "x")) + b"\x05\x06"), minor=m),
+    "records = raw_len / 2": lambda m: with_base(empty_unknown_records(10), minor=m),
+    "unknown precision classes in an aggregate": lambda m: with_base(
+        add(8, **agg(classes=classes(*[(c, 1.0, 0.0) for c in UNKNOWN_CLASSES]))), minor=m),
+    "unknown precision classes in a metric group": lambda m: with_base(
+        add(6, **metric_group(2, *UNKNOWN_CLASSES)), minor=m),
+    "unknown phase category": lambda m: with_base(add(9, id=2, name=3, category=9), minor=m),
+    "unknown phase action": lambda m: with_base(
+        add(10, time_ns=1, thread_id=1, phase=1, action=3), minor=m),
+    "phase action 0": lambda m: with_base(
+        add(10, time_ns=1, thread_id=1, phase=1, action=0), minor=m),
+    "unknown degradation kind": lambda m: with_base(
+        add(12, time_ns=1, kind=10, api_result=0, launches_affected=0, message=""), minor=m),
+    "unknown exit reason": lambda m: with_base(final=dict(exit_reason=4), minor=m),
     # Nothing to check it with (Ed25519 fixes the key and signature sizes, this one does
-    # not exist in 1.0); verify counts it as present but not valid.
-    "signature of unknown algorithm": builder_case(lambda b: b.final().signature(
-        algorithm=2, public_key=b"", signature=b"x"), minor=1),
-    "appended fields in the final record": with_base(final=dict(appended=b"\x01"), minor=1),
+    # not exist in 1.1); verify counts it as present but not valid.
+    "signature of unknown algorithm 2": lambda m: builder_case(lambda b: b.final().signature(
+        algorithm=2, public_key=b"", signature=b"x"), minor=m),
+    "appended fields in the final record": lambda m: with_base(
+        final=dict(appended=b"\x01"), minor=m),
 }
+# The same for what 1.1 defines in merged traces (in a 1.0 file INPUT itself is damage).
+INPUT_UNKNOWNS = {
+    "appended fields in an input record": lambda m: merged(
+        first=dict(appended=b"\x07\x08"), minor=m),
+    "unknown exit reason in an input record": lambda m: merged(
+        second=dict(exit_reason=4), minor=m),
+}
+
+NEWER_MINOR = {name: make(NEWER) for name, make in {**UNKNOWNS, **INPUT_UNKNOWNS}.items()}
+NEWER_MINOR.update({
+    "minor 65535": with_base(minor=65535),
+    # A 1.2 reader may know kind 16; a 1.1 reader reads 1.2 files with 1.1's rules, which
+    # know INPUT.
+    "merged: two inputs (minor 2)": merged(minor=NEWER),
+    "merged: record kind 16 inside an input (minor 2)": merged(
+        first_steps=[raw_record(16, b"")], minor=NEWER),
+    # Skipped records do not count for the order of RUN_META and INPUT records (the
+    # specification does not say whether they belong to an input; skipping them here is
+    # this reader's reading).
+    "merged: record kind 16 between an input record and the next run_meta (minor 2)":
+        with_base(close(0), raw_record(16, b""), *second_input(), close(1, rank=1),
+                  flags=MERGED, minor=NEWER),
+    "merged: record kind 16 after the last input record (minor 2)": with_base(
+        close(0), raw_record(16, b""), flags=MERGED, minor=NEWER),
+})
 
 
 def no_run_meta_first(**header):
@@ -570,21 +723,21 @@ INVALID = {
     "major 0": with_base(major=0),
     "header_size 128": with_base(header_size=128),
     # "64 in every version 1.x file".
-    "header_size 128 (minor 1)": with_base(header_size=128, minor=1),
+    "header_size 128 (minor 2)": with_base(header_size=128, minor=NEWER),
     "required flag": with_base(flags=1),
-    "required flag (minor 1)": with_base(flags=1 << 31, minor=1),
+    "required flag (minor 2)": with_base(flags=1 << 31, minor=NEWER),
     "reserved byte": with_base(reserved=b"\x01" + bytes(15)),
     "no chunks at all": lambda: file_header(),
     # chunk header (the base trace's second chunk, seq 1, is the one lied about)
     "codec 2": builder_case(lambda b: b.cut(codec=2).final()),
     "chunk type 4": builder_case(lambda b: b.cut(ctype=4).final()),
     # Minor versions add record kinds and fields, not chunk types or codecs.
-    "codec 2 (minor 1)": builder_case(lambda b: b.cut(codec=2).final(), minor=1),
-    "chunk type 4 (minor 1)": builder_case(lambda b: b.cut(ctype=4).final(), minor=1),
+    "codec 2 (minor 2)": builder_case(lambda b: b.cut(codec=2).final(), minor=NEWER),
+    "chunk type 4 (minor 2)": builder_case(lambda b: b.cut(ctype=4).final(), minor=NEWER),
     "seq repeated": builder_case(lambda b: b.cut(seq=0).final()),
     "seq skips one": builder_case(lambda b: b.cut(seq=2).final()),
     "zero records": builder_case(lambda b: b.cut(nrecords=0).final()),
-    "records > raw_len / 2": with_base(empty_unknown_records(10, nrecords=11), minor=1),
+    "records > raw_len / 2": with_base(empty_unknown_records(10, nrecords=11), minor=NEWER),
     "raw_len over 16 MiB": builder_case(lambda b: b.cut(raw_len=16 * 1024 * 1024 + 1).final()),
     "raw_len one short": builder_case(lambda b: b.cut(
         raw_len=len(b"".join(b.pending)) - 1).final()),
@@ -611,25 +764,20 @@ INVALID = {
         b"x" * (4 * 1024 * 1024 - 7)))),
     # "kind (varint, 1 to 2^32-1)": in any version.
     "record kind 0": with_base(raw_record(0, b"")),
-    "record kind 0 (minor 1)": with_base(raw_record(0, b""), minor=1),
-    "record kind 2^32 (minor 1)": with_base(raw_record(1 << 32, b""), minor=1),
-    "record kind 2^64 - 1 (minor 1)": with_base(raw_record(U64MAX, b""), minor=1),
-    # Skipping unknown kinds and ignoring appended bytes is for newer-minor files only.
-    "unknown record kind in a 1.0 file": with_base(raw_record(99, b"")),
+    "record kind 0 (minor 2)": with_base(raw_record(0, b""), minor=NEWER),
+    "record kind 2^32 (minor 2)": with_base(raw_record(1 << 32, b""), minor=NEWER),
+    "record kind 2^64 - 1 (minor 2)": with_base(raw_record(U64MAX, b""), minor=NEWER),
     "varint 10th byte 2": with_base(raw_record(12, b"\xff" * 9 + b"\x02" + bytes(4))),
     "varint of 11 bytes": with_base(raw_record(12, b"\x80" * 10 + b"\x00" + bytes(4))),
     "body too short": with_base(raw_record(3, b"\x06")),
     # Newer minor versions only append fields; they never drop one.
-    "body too short (minor 1)": with_base(raw_record(3, b"\x06"), minor=1),
-    "bytes after the fields (minor 0)": with_base(
-        raw_record(3, enc_body(3, string_record(6, "x")) + b"\x00")),
-    "bytes after the final record's fields (minor 0)": with_base(final=dict(appended=b"\x01")),
+    "body too short (minor 2)": with_base(raw_record(3, b"\x06"), minor=NEWER),
     "str longer than its body": with_base(raw_record(3, b"\x06\x05ab")),
     "final in a records chunk": builder_case(lambda b: b.final(ctype=1)),
     "final chunk with two records": builder_case(lambda b: b.final(
         extra_records=[enc_record(3, enc_body(3, string_record(6, "x")))])),
-    "final chunk with an unknown record too (minor 1)": builder_case(lambda b: b.final(
-        extra_records=[enc_record(99, b"")]), minor=1),
+    "final chunk with an unknown record too (minor 2)": builder_case(lambda b: b.final(
+        extra_records=[enc_record(99, b"")]), minor=NEWER),
     "records after the final chunk": builder_case(lambda b: b.final().add(
         3, **string_record(6, "x")).cut()),
     "two final chunks": builder_case(lambda b: b.final().final()),
@@ -645,10 +793,10 @@ INVALID = {
     "no run_meta": lambda: Builder().add(3, **string_record(1, "x")).final().build(),
     "run_meta not first": no_run_meta_first(),
     "run_meta not first (merged)": no_run_meta_first(flags=MERGED),
-    "run_meta not first (minor 1)": no_run_meta_first(minor=1),
+    "run_meta not first (minor 2)": no_run_meta_first(minor=NEWER),
     "run_meta twice": with_base(lambda b: b.add_raw(b.chunks[0][1][0])),
-    "unknown record kind before run_meta (minor 1)": lambda: (
-        Builder(minor=1).add_raw(enc_record(99, b"")).add(1, **run_meta()).final().build()),
+    "unknown record kind before run_meta (minor 2)": lambda: (
+        Builder(minor=NEWER).add_raw(enc_record(99, b"")).add(1, **run_meta()).final().build()),
     # the final record
     "final chunk_count": with_base(final=dict(chunk_count=1)),
     "final record_count": with_base(final=dict(record_count=3)),
@@ -742,25 +890,13 @@ INVALID = {
         (1, 0.0, float("inf")))))),
     # METRIC_GROUP metrics: "at least one" -- a field rule, so in any version.
     "metric group without metrics": with_base(add(6, id=2, chip="", metrics=[])),
-    "metric group without metrics (minor 1)": with_base(add(6, id=2, chip="", metrics=[]),
-                                                        minor=1),
-    # Enumeration values 1.0 does not define, in a 1.0 file (every precision class byte is
-    # tried in CraftedTraces.test_precision_class_bytes).
-    "unknown phase category in a 1.0 file": with_base(add(9, id=2, name=3, category=9)),
-    "unknown phase action in a 1.0 file": with_base(
-        add(10, time_ns=1, thread_id=1, phase=1, action=3)),
-    "phase action 0 in a 1.0 file": with_base(
-        add(10, time_ns=1, thread_id=1, phase=1, action=0)),
-    "unknown degradation kind in a 1.0 file": with_base(
-        add(12, time_ns=1, kind=10, api_result=0, launches_affected=0, message="")),
-    "unknown exit reason in a 1.0 file": with_base(final=dict(exit_reason=4)),
-    "signature of unknown algorithm 2 in a 1.0 file": builder_case(
-        lambda b: b.final().signature(algorithm=2)),
+    "metric group without metrics (minor 2)": with_base(add(6, id=2, chip="", metrics=[]),
+                                                        minor=NEWER),
     # "0xFF never appears in class lists", not even in a newer minor version.
     "precision class 0xFF in an aggregate": with_base(
         add(8, **agg(classes=classes((0xFF, 1.0, 0.0))))),
-    "precision class 0xFF in an aggregate (minor 1)": with_base(
-        add(8, **agg(classes=classes((0xFF, 1.0, 0.0)))), minor=1),
+    "precision class 0xFF in an aggregate (minor 2)": with_base(
+        add(8, **agg(classes=classes((0xFF, 1.0, 0.0)))), minor=NEWER),
     # limits
     "config of 4097 entries": lambda: Builder().add(1, **run_meta(
         [{"key": "k", "value": "v"}] * 4097)).final().build(),
@@ -771,7 +907,64 @@ INVALID = {
     "1025 values": with_base(add(6, id=2, chip="", metrics=[
         {"name": 2, "class": 1, "weight": 1.0}] * 1024),
         add(7, **sample(group=2, values=[1.0] * 1025))),
+
+    # Merged traces (1.1). "An INPUT record in a trace without the merged flag is
+    # damage"; in a 1.0 file kind 15 is unknown, hence damage, flag or not.
+    "input record without the merged flag": with_base(close(0)),
+    "input record without the merged flag (minor 2)": with_base(close(0), minor=NEWER),
+    "input record in a 1.0 file": with_base(close(0), flags=MERGED, minor=OLDER),
+    "input record in a 1.0 file without the merged flag": with_base(close(0), minor=OLDER),
+    "input records in a merged 1.0 file": merged(minor=OLDER),
+    # "each input's records start with its RUN_META record and end with one INPUT record":
+    # several RUN_META need the INPUT records between them since 1.1.
+    "merged: a run_meta per input, no input records": with_base(
+        *second_input(), flags=MERGED),
+    "merged: a run_meta per input, no input records (minor 2)": with_base(
+        *second_input(), flags=MERGED, minor=NEWER),
+    "merged: one input without its input record": with_base(flags=MERGED),
+    "merged: the last input without its input record": with_base(
+        close(0), *second_input(), flags=MERGED),
+    "merged: the first input without its input record": with_base(
+        *second_input(), close(0, rank=1), flags=MERGED),
+    "merged: input record twice": with_base(close(0), close(1), flags=MERGED),
+    "merged: a record between an input record and the next run_meta": with_base(
+        close(0), add(3, **string_record(7, "x")), *second_input(), close(1, rank=1),
+        flags=MERGED),
+    "merged: a record after the last input record": with_base(
+        close(0), add(3, **string_record(7, "x")), flags=MERGED),
+    # The final chunk holds exactly one record, the FINAL.
+    "merged: input record in the final chunk": builder_case(lambda b: b.final(
+        extra_records=[enc_record(15, enc_body(15, input_record(0)))]), flags=MERGED),
+    # INPUT fields: "0-based position of the input in the merge"; "1 when ..., else 0";
+    # "signatures_valid: of which valid"; "rank: the input's rank (from its RUN_META)".
+    "merged: input index starts at 1": merged(first=dict(index=1), second=dict(index=2)),
+    "merged: input index repeated": merged(second=dict(index=0)),
+    "merged: input index skips one": merged(second=dict(index=2)),
+    "merged: input complete 2": merged(second=dict(complete=2)),
+    "merged: more valid signatures than signatures": merged(
+        first=dict(signatures=1, signatures_valid=2)),
+    "merged: input rank differs from its run_meta": merged(second=dict(rank=0)),
+    "merged: input rank given for a run_meta of unknown rank": merged(first=dict(rank=0)),
+    # "rank: global rank, -1 when unknown" (RUN_META), "the input's rank (from its
+    # RUN_META), -1 when unknown" (INPUT): no rank is below -1.
+    "run_meta rank -2": with_base(add(1, **run_meta(rank=-2)), flags=MERGED, minor=OLDER),
+    "run_meta rank -2^63": with_base(add(1, **run_meta(rank=-(1 << 63))), flags=MERGED,
+                                     minor=OLDER),
+    "run_meta local_rank -2": with_base(add(1, **run_meta(local_rank=-2)), flags=MERGED,
+                                        minor=OLDER),
+    "first run_meta rank -2": lambda: Builder().add(1, **run_meta(rank=-2)).final().build(),
+    "merged: input rank -2": merged(second=dict(rank=-2)),
+    "merged: input record body too short": with_base(
+        raw_record(15, enc_body(15, input_record(0))[:-1]), flags=MERGED),
+    "merged: input record body too short (minor 2)": with_base(
+        raw_record(15, enc_body(15, input_record(0))[:-1]), flags=MERGED, minor=NEWER),
 }
+# Each addition of a newer minor version, in a file of the reader's own minor version and
+# in one of the version before.
+INVALID.update({"%s in a 1.%d file" % (name, m): make(m)
+                for name, make in UNKNOWNS.items() for m in (OLDER, CURRENT)})
+INVALID.update({"%s in a 1.%d file" % (name, CURRENT): make(CURRENT)
+                for name, make in INPUT_UNKNOWNS.items()})
 
 
 # ---------------------------------------------------------------------------------------
@@ -818,7 +1011,8 @@ def reframe(path, pieces):
     doc, error = fmtrace_reader.read_trace(path)
     assert error is None, error
     final = next(r for r in doc["records"] if r["record"] == "final")
-    b = Builder()
+    # The same version and flags: a merged trace stays one.
+    b = Builder(minor=doc["header"]["minor"], flags=doc["header"]["flags"])
     step = -(-len(body) // pieces)
     for i in range(0, len(body), step):
         for r in body[i:i + step]:
@@ -901,23 +1095,37 @@ def trace(name):
         if os.path.exists(path):
             os.remove(path)  # synth and keygen refuse to overwrite
         if name == "signed":
-            with open(trace("small"), "rb") as f, open(path, "wb") as g:
-                g.write(f.read())
-            key = os.path.join(ARGS.workdir, "testkey")
-            for ext in (".key", ".pub"):
-                if os.path.exists(key + ext):
-                    os.remove(key + ext)
-            rc, out, err = flopmeter("keygen", "--out", key)
-            assert rc == 0, "keygen failed: " + err
-            for signer in ("first", "second"):
-                rc, out, err = flopmeter("sign", "--key", key + ".key", "--signer", signer,
-                                         path)
-                assert rc == 0, "sign failed: " + err
+            signed_copy(trace("small"), path, "first", "second")
         else:
             rc, out, err = flopmeter("synth", "--out", path, "--quiet", *SYNTH[name])
             assert rc == 0, "synth failed: " + err
         _traces[name] = path
     return _traces[name]
+
+
+_key = []
+
+
+def signing_key():
+    """The private key file of a key pair made once per run."""
+    if not _key:
+        key = os.path.join(ARGS.workdir, "testkey")
+        for ext in (".key", ".pub"):
+            if os.path.exists(key + ext):
+                os.remove(key + ext)
+        rc, out, err = flopmeter("keygen", "--out", key)
+        assert rc == 0, "keygen failed: " + err
+        _key.append(key + ".key")
+    return _key[0]
+
+
+def signed_copy(source, path, *signers):
+    """Copies source to path and signs the copy once per signer."""
+    with open(source, "rb") as f, open(path, "wb") as g:
+        g.write(f.read())
+    for signer in signers:
+        rc, out, err = flopmeter("sign", "--key", signing_key(), "--signer", signer, path)
+        assert rc == 0, "sign failed: " + err
 
 
 def write(name, data):
@@ -1040,7 +1248,8 @@ class CompareSynthesized(Checks):
         # Guards the comparison itself: every kind must occur in some trace compared with
         # the C dump.
         kinds = set()
-        for path in [trace(name) for name in SYNTH] + [trace("signed")]:
+        for path in ([trace(name) for name in SYNTH] + [trace("signed")]
+                     + [merged_trace("merged")[0]]):
             kinds |= {r["record"] for r in reader(path)[0]["records"]}
         self.assertEqual(kinds, {n for n, _ in fmtrace_reader.KINDS.values()})
 
@@ -1073,6 +1282,258 @@ class CompareSynthesized(Checks):
         rc, doc, err = cli(path)
         self.assertEqual((rc, doc, len(err.splitlines())), (2, None, 1), err)
         self.assertEqual(c_dump(path)[:2], (2, None))
+
+
+# ---------------------------------------------------------------------------------------
+# Merged traces written by `flopmeter merge`
+
+# The ranks of one synthesized job, the same options for every rank: thousands of records
+# and three chunks per rank.
+RANKS = ["--world-size", "3", "--steps", "12"]
+# A smaller job, for the cases that need no more than a few hundred records per rank
+# (signatures, damage): the reader takes about a second per 15 000 records.
+SMALL_RANKS = ["--world-size", "2", "--steps", "4", "--signatures", "20",
+               "--launches-per-step", "40"]
+
+
+def rank_traces(name, options):
+    """(directory, its traces) of `flopmeter synth --all-ranks`, written once per run."""
+    key = ("ranks", name)
+    if key not in _traces:
+        d = os.path.join(ARGS.workdir, name)
+        shutil.rmtree(d, ignore_errors=True)  # synth refuses to overwrite
+        rc, out, err = flopmeter("synth", "--all-ranks", "--out", d, "--quiet", *options)
+        assert rc == 0, "synth --all-ranks failed: " + err
+        _traces[key] = d, sorted(os.path.join(d, n) for n in os.listdir(d))
+    return _traces[key]
+
+
+def merge(name, *args):
+    """`flopmeter merge [options] OUT args...`: (exit status, OUT or None when it was not
+    written, stderr), once per run."""
+    key = ("merge", name)
+    if key not in _traces:
+        path = os.path.join(ARGS.workdir, name + ".fmtrace")
+        if os.path.exists(path):
+            os.remove(path)  # merge refuses to overwrite
+        options = [a for a in args if a.startswith("--")]
+        inputs = [a for a in args if not a.startswith("--")]
+        rc, out, err = flopmeter("merge", *options, path, *inputs)
+        _traces[key] = rc, path if os.path.exists(path) else None, err
+    return _traces[key]
+
+
+def merged_trace(name):
+    """Path of a merged trace and the paths of its inputs as given to the merge, in the
+    order given (a directory stands for its traces)."""
+    d, ranks = rank_traces("ranks", RANKS)
+    small_dir, small = rank_traces("small-ranks", SMALL_RANKS)
+    if name == "merged":
+        args, inputs = [d], ranks
+    elif name == "merged-small":
+        args, inputs = [small_dir], small
+    elif name == "merged-signed-input":
+        # Input 0 signed twice (the signatures count in its INPUT record).
+        signed = os.path.join(ARGS.workdir, "rank0-signed.fmtrace")
+        if ("signed-rank0",) not in _traces:
+            signed_copy(small[0], signed, "rank 0 first", "rank 0 second")
+            _traces["signed-rank0",] = signed
+        args = inputs = [signed] + small[1:]
+    elif name == "merged-truncated-input":
+        # Input 1 cut short inside its second chunk: complete chunks before the cut are
+        # merged, the input is recorded as incomplete.
+        data = read(ranks[1])
+        spans = chunk_spans(data)
+        assert len(spans) >= 3, "rank 1 needs a chunk after the first and the final chunk"
+        truncated = write("rank1-truncated", data[:(spans[1][0] + spans[1][1]) // 2])
+        args = ["--allow-incomplete", ranks[0], truncated, ranks[2]]
+        inputs = [ranks[0], truncated, ranks[2]]
+    elif name == "merged-forged-signature":
+        # Input 0 with two signatures, the second one rewritten: complete, but not valid.
+        data = read(merged_trace("merged-signed-input")[1][0])
+        s, e = chunk_spans(data)[-1]
+        raw = bytearray(zlib.decompress(data[s + 64:e]))
+        raw[-1] ^= 0x01  # the signature is the record's last field
+        seq = struct.unpack_from("<I", data, s + 8)[0]
+        forged = write("rank0-forged", data[:s] + chunk(3, seq, data[s + 28:s + 60],
+                                                          bytes(raw), 1))
+        args = ["--allow-incomplete", forged, small[1]]
+        inputs = [forged, small[1]]
+    else:
+        raise AssertionError(name)
+    rc, path, err = merge(name, *args)
+    assert rc == 0 and path, "flopmeter merge %s: %s" % (name, err)
+    return path, inputs
+
+
+# Merges of a directory (the others list their inputs).
+DIRECTORY_MERGES = ("merged", "merged-small")
+
+# Which ids each record refers to, beyond strings: field -> the kind that defines the id.
+ID_REFERENCES = {
+    "kernel_signature": {"callsite": "callsite"},
+    "counter_sample": {"signature": "kernel_signature", "group": "metric_group"},
+    "aggregate": {"signature": "kernel_signature", "phase": "phase_def"},
+    "phase_event": {"phase": "phase_def"},
+    "declaration": {"phase": "phase_def"},
+}
+ID_KINDS = ("callsite", "kernel_signature", "metric_group", "phase_def")
+
+
+def renumbering_undone(records, strings):
+    """Records as they compare across "Ids are renumbered for the merged file (strings are
+    shared, other ids are new per input)": without STRING records (a merged trace writes
+    each text once), FINAL and SIGNATURE records (not copied) and chunk numbers; string
+    references replaced by the texts, every other id by its ordinal among the ids of its
+    kind in `records`. A reference to an id these records do not define shows as a
+    string saying so. `strings` (id -> text) is updated: a merged trace's inputs share
+    it."""
+    ordinals = {k: {} for k in ID_KINDS}
+    out = []
+
+    def text(i):
+        return None if i == 0 else strings.get(i, "<string %d undefined>" % i)
+
+    for r in records:
+        name = r["record"]
+        if name == "string":
+            strings[r["id"]] = r["text"]
+            continue
+        if name in ("final", "signature"):
+            continue
+        r = {k: v for k, v in r.items() if k != "chunk"}
+        for field, ftype in fmtrace_reader.KINDS[r["record_kind"]][1]:
+            if ftype == "ref":
+                r[field] = text(r[field])
+            elif isinstance(ftype, tuple) and ftype[0] == "list":
+                refs = [n for n, t in ftype[2] if t == "ref"]
+                if refs:
+                    r[field] = [dict(e, **{n: text(e[n]) for n in refs}) for e in r[field]]
+        for field, kind in ID_REFERENCES.get(name, {}).items():
+            if r[field]:
+                r[field] = ordinals[kind].get(r[field], "<%s %d not of this input>"
+                                              % (kind, r[field]))
+        if name in ID_KINDS:
+            table = ordinals[name]
+            table[r["id"]] = r["id"] = len(table) + 1
+        out.append(r)
+    return out
+
+
+class CompareMerged(Checks):
+    """Merged traces: both read them and agree; every INPUT record describes its input as
+    the reader reads it, and each input's records in the merged trace are the input's."""
+
+    def check_merged(self, name):
+        path, inputs = merged_trace(name)
+        inputs = list(inputs)
+        doc = self.check_accepted(path)
+        rc, out, err = flopmeter("verify", path)
+        self.assertEqual(rc, 0, "flopmeter verify: " + out + err)
+        self.assertEqual((doc["header"]["minor"], doc["header"]["flags"] & MERGED),
+                         (CURRENT, MERGED), "the tool writes merged traces of its version")
+        # The inputs, from each RUN_META to the INPUT record that ends it.
+        segments, current = [], None
+        for r in doc["records"]:
+            if r["record"] == "run_meta":
+                current = []
+            if r["record"] == "input":
+                segments.append((r, current))
+                current = None
+            elif current is not None:
+                current.append(r)
+        self.assertEqual(len(segments), len(inputs))
+        if name in DIRECTORY_MERGES:
+            # The traces of a directory, in an order the specification leaves open; each
+            # one's path is the directory's joined with its name.
+            paths = [rec["path"] for rec, _ in segments]
+            self.assertEqual(sorted(paths), sorted(inputs))
+            inputs = paths
+        c_verify_all(inputs)
+        strings = {}
+        for index, (given, (rec, records)) in enumerate(zip(inputs, segments)):
+            with self.subTest(merged=name, input=index):
+                self.check_input(index, given, rec, records, strings)
+        return doc, inputs
+
+    def check_input(self, index, given, rec, records, strings):
+        idoc, ierror = reader(given)
+        irecords = idoc["records"]
+        final = next((r for r in irecords if r["record"] == "final"), {})
+        # The reader cannot check Ed25519: whether the signatures are valid, and so whether
+        # a signed input passed every check, comes from flopmeter verify.
+        verdict = _verdicts[given]
+        expected = {
+            "index": index,
+            "path": given,
+            "trace_id": idoc["header"]["trace_id"],
+            "chain_head": idoc["end"]["chain_head"],
+            "chunks": idoc["end"]["chunks"],
+            "records": idoc["end"]["records"],
+            "complete": int(ierror is None and verdict["intact"] and verdict["complete"]),
+            "signatures": sum(r["record"] == "signature" for r in irecords),
+            "signatures_valid": verdict["signatures_valid"],
+            "rank": irecords[0]["rank"],
+            "end_unix_ns": final.get("end_unix_ns", 0),
+            "exit_reason": final.get("exit_reason", 0),
+            "records_dropped": final.get("records_dropped", 0),
+        }
+        self.assertEqual({k: rec[k] for k in expected}, expected, "input record")
+        mine = renumbering_undone(records, strings)
+        theirs = renumbering_undone(irecords, {})
+        self.assertEqual(len(mine), len(theirs), "records of the input in the merged trace")
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            self.assertEqual(a, b, "record %d of the input (strings left out)" % i)
+
+    def test_merged_ranks(self):
+        # `flopmeter merge OUT DIR`: a directory stands for its traces.
+        doc, inputs = self.check_merged("merged")
+        self.assertEqual(sorted(r["rank"] for r in doc["records"] if r["record"] == "input"),
+                         [0, 1, 2])
+
+    def test_merged_signed_input(self):
+        doc, inputs = self.check_merged("merged-signed-input")
+        first = next(r for r in doc["records"] if r["record"] == "input")
+        self.assertEqual((first["signatures"], first["signatures_valid"], first["complete"]),
+                         (2, 2, 1))
+
+    def test_merged_truncated_input(self):
+        ranks = rank_traces("ranks", RANKS)[1]
+        truncated = merged_trace("merged-truncated-input")[1][1]
+        # Without --allow-incomplete the merge refuses, and writes nothing.
+        rc, path, err = merge("refused-truncated-input", ranks[0], truncated)
+        self.assertEqual((rc, path), (2, None), err)
+        doc, inputs = self.check_merged("merged-truncated-input")
+        second = [r for r in doc["records"] if r["record"] == "input"][1]
+        self.assertEqual((second["complete"], second["exit_reason"]), (0, 0))
+        self.assertGreater(second["records"], 0)
+
+    def test_merged_forged_signature(self):
+        forged = merged_trace("merged-forged-signature")[1][0]
+        rc, path, err = merge("refused-forged-signature", forged)
+        self.assertEqual((rc, path), (2, None), err)
+        doc, inputs = self.check_merged("merged-forged-signature")
+        first = next(r for r in doc["records"] if r["record"] == "input")
+        self.assertEqual((first["signatures"], first["signatures_valid"], first["complete"]),
+                         (2, 1, 0))
+
+    def test_signed_merged_trace(self):
+        # `flopmeter merge --help`: the merged trace "is itself verifiable and signable".
+        path = os.path.join(ARGS.workdir, "merged-signed.fmtrace")
+        signed_copy(merged_trace("merged-small")[0], path, "merged")
+        doc = self.check_accepted(path)
+        self.assertEqual(doc["records"][-1]["record"], "signature")
+
+    def test_damaged_merged(self):
+        # A merged trace re-cut into three record chunks (its INPUT records inside them),
+        # then damaged as in RejectDamage.
+        self.check_merged("merged-small")
+        data = reframe(merged_trace("merged-small")[0], 3)
+        self.check_accepted(write("merged-reframed", data))
+        paths = {name: write("damaged-merged-" + name, d) for name, d in damages(data).items()}
+        c_verify_all(paths.values())
+        for name, p in paths.items():
+            self.case("merged: " + name, self.check_rejected, p)
 
 
 class RejectDamage(Checks):
@@ -1196,28 +1657,32 @@ class CraftedTraces(Checks):
     def test_major_version_named(self):
         # "A reader refuses a file whose major version differs from its own, naming both
         # versions."
-        path = write("major-2", with_base(major=2)())
+        path = write("major-2", with_base(major=2, minor=0)())
         rc, out, err = flopmeter("verify", path)
         error = reader(path)[1]
         for who, text in (("flopmeter verify", out + err), ("the reader", error)):
-            self.assertRegex(text, r"2\.0\b.*\b1\.(0|x)\b", who)
+            self.assertRegex(text, r"2\.0\b.*\b1\.(%d|x)\b" % CURRENT, who)
 
     def test_precision_class_bytes(self):
-        # Every byte as the class of a metric and of an aggregate figure: in a 1.0 file
-        # only the 22 classes of 1.0 (and 0xFF, in metric groups only) are intact. Only
-        # the verdicts are compared; the dumps of the accepted ones are compared in
-        # "every valid precision class".
+        # Every byte as the class of a metric and of an aggregate figure: in a 1.1 or 1.0
+        # file only the 22 classes of 1.0 (1.1 added none; and 0xFF, in metric groups
+        # only) are intact. Only the verdicts are compared; the dumps of the accepted ones
+        # are compared in "every valid precision class".
         paths = {}
-        for c in range(256):
-            paths[c, "metric group"] = write("class-metric-%02x" % c, with_base(
-                add(6, **metric_group(2, c)))())
-            paths[c, "aggregate"] = write("class-aggregate-%02x" % c, with_base(
-                add(8, **agg(classes=classes((c, 1.0, 0.0)))))())
+        for minor in (OLDER, CURRENT):
+            for c in range(256):
+                paths[c, "metric group", minor] = write(
+                    "class-metric-%02x-1.%d" % (c, minor),
+                    with_base(add(6, **metric_group(2, c)), minor=minor)())
+                paths[c, "aggregate", minor] = write(
+                    "class-aggregate-%02x-1.%d" % (c, minor),
+                    with_base(add(8, **agg(classes=classes((c, 1.0, 0.0)))), minor=minor)())
         c_verify_all(paths.values())
-        for (c, where), path in paths.items():
+        for (c, where, minor), path in paths.items():
             valid = (c in fmtrace_reader.PRECISION_CLASSES
                      or (c == 0xFF and where == "metric group"))
-            with self.subTest(precision_class="0x%02x" % c, where=where):
+            with self.subTest(precision_class="0x%02x" % c, where=where,
+                              version="1.%d" % minor):
                 error = reader(path)[1]
                 intact, said = c_verify(path)
                 self.assertEqual(error is None, valid, "the reader: %s" % error)

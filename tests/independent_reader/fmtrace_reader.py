@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reader of the flopmeter trace format 1.0.
+"""Independent reader of the flopmeter trace format 1.1.
 
 Written only from docs/trace-format.md, without looking at the C implementation, so that
 the two can check each other: wherever they disagree, either the C code or the
@@ -19,6 +19,11 @@ other, this reader verifies as it reads (like `flopmeter verify`): it stops at t
 chunk with any problem. Every problem is one line on stderr; the exit status is 0 for an
 intact, complete trace and 2 otherwise (damaged, truncated, or never closed by its writer).
 
+Versions: a 1.0 file is read with 1.0's rules (kind 15, INPUT, is then an unknown kind,
+hence damage; a merged 1.0 trace has one RUN_META per input and nothing else marks the
+inputs); a 1.1 file with 1.1's; a file of minor version 2 or higher with 1.1's, skipping the
+record kinds, appended fields and enumeration values 1.1 does not define.
+
 Standard library only. Ed25519 signatures are not verified (the standard library has no
 Ed25519); only their structure and the head they claim to sign are checked.
 """
@@ -32,9 +37,9 @@ import sys
 import zlib
 
 # The format version this reader implements. Files of a higher minor version are read,
-# skipping what 1.0 does not define; files of another major version are refused.
+# skipping what 1.1 does not define; files of another major version are refused.
 READER_MAJOR = 1
-READER_MINOR = 0
+READER_MINOR = 1
 
 FILE_MAGIC = b"\x89FLOP\r\n\x1a"
 CHUNK_MAGIC = b"FMCK"
@@ -59,8 +64,9 @@ MAX_METRICS = 1024
 MAX_VALUES = 1024
 MAX_CLASSES = 256
 
-# Enumerations of version 1.0. In a file of this minor version (or an older one) any
-# other value is damage; in a newer-minor file it is shown (as its number) and accepted.
+# Enumerations of version 1.0 (1.1 added none). In a file of this minor version (or an
+# older one) any other value is damage; in a newer-minor file it is shown (as its number)
+# and accepted.
 PHASE_CATEGORIES = frozenset(range(0, 9))
 PHASE_ACTIONS = frozenset((1, 2))
 DEGRADATION_KINDS = frozenset(range(0, 10))
@@ -76,7 +82,7 @@ PRECISION_CLASSES = frozenset(
     + [0x30 | f for f in (2, 3, 4, 5, 6, 7, 8, 9)])
 NO_OPERATIONS = 0xFF  # METRIC_GROUP only; never in a class list
 
-KIND_RUN_META, KIND_FINAL, KIND_SIGNATURE = 1, 13, 14
+KIND_RUN_META, KIND_FINAL, KIND_SIGNATURE, KIND_INPUT = 1, 13, 14, 15
 
 # Record kinds. The field lists below are the specification's tables, in body order.
 # Field types:
@@ -145,7 +151,17 @@ KINDS = {
         ("algorithm", "u"), ("public_key", "raw"), ("signed_head", ("bytes", 32)),
         ("time_ns", "u"), ("signer", "str"), ("signature", "raw"),
     ]),
+    15: ("input", [
+        ("index", "u"), ("path", "str"), ("trace_id", ("bytes", 16)),
+        ("chain_head", ("bytes", 32)), ("chunks", "u"), ("records", "u"), ("complete", "u"),
+        ("signatures", "u"), ("signatures_valid", "u"), ("rank", "s"), ("end_unix_ns", "u"),
+        ("exit_reason", "u"), ("records_dropped", "u"),
+    ]),
 }
+
+# The minor version that added a kind: in a file of an older minor version the kind is
+# unknown (so damage there, as every unknown kind in a file not newer than this reader).
+KIND_SINCE = {KIND_INPUT: 1}
 
 
 def _replace_one_byte(err):
@@ -304,6 +320,13 @@ class Reader:
         self.minor = None
         self.strict = True       # the file's minor version <= ours: no unknowns allowed
         self.merged = False
+        self.decoders = DECODERS  # the kinds this file's version defines, set from its header
+        # Inputs of a merged trace of version 1.1 or newer: each is opened by its RUN_META
+        # and closed by its INPUT record.
+        self.inputs_marked = False  # merged, and of a version that has INPUT records
+        self.inputs = 0             # INPUT records so far
+        self.input_open = False     # a RUN_META whose INPUT record has not come yet
+        self.input_rank = None      # the rank in that RUN_META
         self.records = []        # records of chunks that passed every check
         self.chunks = 0          # complete, intact chunks
         self.record_count = 0    # records in those chunks
@@ -373,6 +396,8 @@ class Reader:
         self.minor = minor
         self.strict = minor <= READER_MINOR
         self.merged = bool(flags & FLAG_MERGED)
+        self.decoders = {k: v for k, v in DECODERS.items() if minor >= KIND_SINCE.get(k, 0)}
+        self.inputs_marked = self.merged and minor >= KIND_SINCE[KIND_INPUT]
         self.header = {
             "major": major,
             "minor": minor,
@@ -502,9 +527,19 @@ class Reader:
                     raise BodyError("the first record of a trace must be run_meta")
                 if index > 0 and kind == KIND_RUN_META and not self.merged:
                     raise BodyError("a second run_meta in a trace without the merged flag")
+                decoders = self.decoders
+                # Since 1.1 a merged trace is its inputs one after the other, each from its
+                # RUN_META to its INPUT record: nothing lies between one input's INPUT record
+                # and the next input's RUN_META (or the FINAL record). Kinds this reader
+                # does not know (newer-minor files only) are skipped, also here.
+                if (self.inputs_marked and not self.input_open and kind in decoders
+                        and kind not in (KIND_RUN_META, KIND_INPUT, KIND_FINAL,
+                                         KIND_SIGNATURE)):
+                    raise BodyError("a record after the input record of input %d, before "
+                                    "the run_meta of the next input" % (self.inputs - 1))
 
-                if kind in DECODERS:
-                    name, fields = DECODERS[kind]
+                if kind in decoders:
+                    name, fields = decoders[kind]
                     rec = {"chunk": seq, "record": name, "record_kind": kind}
                     p = 0
                     try:
@@ -521,8 +556,8 @@ class Reader:
                     rec = {"chunk": seq, "record": "unknown", "record_kind": kind,
                            "body": body.hex()}
                 else:
-                    raise BodyError("unknown record kind in a version %d.%d file"
-                                    % (READER_MAJOR, self.minor))
+                    raise BodyError("unknown record kind %d in a version %d.%d file"
+                                    % (kind, READER_MAJOR, self.minor))
             except BodyError as e:
                 # The message is built only here: most records have no problem.
                 raise TraceError("%s: record %d%s at payload offset %d: %s"
@@ -592,8 +627,21 @@ class Reader:
                 raise BodyError("%s: figures of class 0x%02x must be finite and >= 0"
                                 % (what, k))
 
+    @staticmethod
+    def rank(v, what):
+        # "rank, -1 when unknown": a rank is >= 0, and -1 the one value below.
+        if v < -1:
+            raise BodyError("%s %d: a rank is >= 0, or -1 when unknown" % (what, v))
+
     def check_run_meta(self, rec, index, seq, prev_hash):
-        pass
+        self.rank(rec["rank"], "rank")
+        self.rank(rec["local_rank"], "local_rank")
+        if self.inputs_marked:
+            if self.input_open:
+                raise BodyError("run_meta of input %d before the input record that ends "
+                                "input %d" % (self.inputs + 1, self.inputs))
+            self.input_open = True
+            self.input_rank = rec["rank"]
 
     def check_device(self, rec, index, seq, prev_hash):
         pass  # device ordinals are not ids
@@ -701,6 +749,9 @@ class Reader:
                                sorted(self.class_sums.items())))
         if bytes.fromhex(rec["chain_head"]) != prev_hash:
             raise BodyError("chain_head is not the final chunk's prev_hash")
+        if self.input_open:
+            raise BodyError("input %d of the merged trace does not end with an input record"
+                            % self.inputs)
 
     def check_signature(self, rec, index, seq, prev_hash):
         self.enum(rec["algorithm"], SIGNATURE_ALGORITHMS, "signature algorithm")
@@ -715,6 +766,28 @@ class Reader:
                                 % len(rec["signature"]))
         rec["public_key"] = rec["public_key"].hex()
         rec["signature"] = rec["signature"].hex()
+
+    def check_input(self, rec, index, seq, prev_hash):
+        # Only reached in files of version 1.1 or newer: in a 1.0 file kind 15 is unknown.
+        if not self.merged:
+            raise BodyError("an input record in a trace without the merged flag")
+        if not self.input_open:
+            raise BodyError("an input record without a run_meta opening its input")
+        if rec["index"] != self.inputs:
+            raise BodyError("input index %d, but %d input records precede it"
+                            % (rec["index"], self.inputs))
+        if rec["complete"] not in (0, 1):
+            raise BodyError("input complete is %d, must be 0 or 1" % rec["complete"])
+        if rec["signatures_valid"] > rec["signatures"]:
+            raise BodyError("%d valid signatures of %d" % (rec["signatures_valid"],
+                                                           rec["signatures"]))
+        self.rank(rec["rank"], "input rank")
+        if rec["rank"] != self.input_rank:
+            raise BodyError("input rank %d, but the input's run_meta says %d"
+                            % (rec["rank"], self.input_rank))
+        self.enum(rec["exit_reason"], EXIT_REASONS, "input exit reason")
+        self.inputs += 1
+        self.input_open = False
 
 
 

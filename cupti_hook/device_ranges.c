@@ -156,5 +156,6 @@ uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_
         h ^= size; /* the layout is part of the identity */
         h *= 1099511628211ull;
     }
-    return h;
+    /* 0 and all ones mean "not read" and "folded" in a signature (launch_table.h) */
+    return h == 0 || h == ~0ull ? h ^ 1 : h;
 }

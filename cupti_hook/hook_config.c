@@ -14,6 +14,11 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* the message quotes the value, which may hold a newline or an escape sequence: the
+     * message must stay one line on the program's stderr */
+    for (char *p = err; errlen && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return -1;
 }
 
@@ -35,8 +40,10 @@ static int parse_u32(const char *name, const char *v, uint32_t min, uint32_t max
 {
     char *end = NULL;
     errno = 0;
-    unsigned long long x = *v && *v != '-' ? strtoull(v, &end, 10) : 0;
-    if (!*v || *v == '-' || errno || *end || x < min || x > max)
+    /* digits only: strtoull alone would take leading blanks, a sign ("-1" wraps around) */
+    int digit = *v >= '0' && *v <= '9';
+    unsigned long long x = digit ? strtoull(v, &end, 10) : 0;
+    if (!digit || errno || *end || x < min || x > max)
         return fail(err, errlen, "%s='%s': expected a whole number from %u to %u", name, v, min,
                     max);
     *out = (uint32_t)x;
@@ -49,7 +56,7 @@ static int parse_text(const char *name, const char *v, char *out, size_t len, in
     if (!*v || strlen(v) >= len)
         return fail(err, errlen, "%s: empty or longer than %zu bytes", name, len - 1);
     for (const char *p = v; *p; p++)
-        if ((unsigned char)*p < 0x20 || (!allow_slash && *p == '/'))
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || (!allow_slash && *p == '/'))
             return fail(err, errlen, "%s='%s': %s", name, v,
                         allow_slash ? "control characters are not allowed"
                                     : "only a name (no '/' or control characters)");
@@ -67,6 +74,7 @@ static void defaults(fm_hook_config *c)
     c->callstacks = 1;
     c->max_signatures = 65536;
     c->hash_args = 1;
+    c->arg_variants = 64;
 }
 
 int fm_hook_config_parse(fm_hook_config *c, const char *(*lookup)(const char *, void *),
@@ -106,10 +114,17 @@ int fm_hook_config_parse(fm_hook_config *c, const char *(*lookup)(const char *, 
                        errlen);
     if (!rc && (v = lookup("FLOPMETER_ARGS", ctx)))
         rc = parse_bool("FLOPMETER_ARGS", v, &x.hash_args, err, errlen);
-    if (rc == 0)
+    if (!rc && (v = lookup("FLOPMETER_ARG_VARIANTS", ctx)))
+        rc = parse_u32("FLOPMETER_ARG_VARIANTS", v, 1, 1u << 24, &x.arg_variants, err, errlen);
+    if (rc == 0) {
         *c = x;
-    else if ((v = lookup("FLOPMETER_STRICT", ctx)) && !strcmp(v, "1"))
-        c->strict = 1; /* strictness applies to the error being reported */
+    } else if ((v = lookup("FLOPMETER_STRICT", ctx))) {
+        /* strictness applies to the error being reported, in any spelling parse_bool takes */
+        int strict = 0;
+        char ignored[8];
+        if (parse_bool("FLOPMETER_STRICT", v, &strict, ignored, sizeof ignored) == 0)
+            c->strict = strict;
+    }
     return rc;
 }
 
@@ -146,6 +161,7 @@ size_t fm_hook_config_entries(const fm_hook_config *c, char keys[][32], char val
     ENTRY("callstacks", "%d", c->callstacks);
     ENTRY("max_signatures", "%u", c->max_signatures);
     ENTRY("args", "%d", c->hash_args);
+    ENTRY("arg_variants", "%u", c->arg_variants);
 #undef ENTRY
     return n;
 }

@@ -25,6 +25,7 @@ typedef struct fm_hook_config {
     int quiet;                 /* FLOPMETER_QUIET: no informational line on stderr, 0 */
     uint32_t max_signatures;   /* FLOPMETER_MAX_SIGNATURES, default 65536 */
     int hash_args;             /* FLOPMETER_ARGS: argument bytes in signatures, default 1 */
+    uint32_t arg_variants;     /* FLOPMETER_ARG_VARIANTS: per function before folding, 64 */
 } fm_hook_config;
 
 /* Reads the configuration from getenv. Returns 0, or -1 with a one-line message in err

@@ -159,9 +159,10 @@ void fm_hook_launch(const fm_launch_info *l)
         return; /* the table is full: counted in dropped_signatures */
     if (created) {
         /* first launch of this signature: the only time this path does more than count */
-        s->first_seen_ns = fm_hook_now_ns();
+        fm_sig_info *info = fm_launch_table_info(&g.table, s);
+        info->first_seen_ns = fm_hook_now_ns();
         if (g.cfg.callstacks && fm_hook_capture_stack)
-            s->n_pcs = (uint32_t)fm_hook_capture_stack(s->pcs, FM_MAX_STACK);
+            info->n_pcs = (uint32_t)fm_hook_capture_stack(info->pcs, FM_MAX_STACK);
         fm_launch_table_publish(&g.table, s);
     }
     fm_pair_slot *p = fm_launch_table_pair(&g.table, s->id, fm_phases_current());
@@ -201,7 +202,7 @@ void fm_hook_graph_kernel(const fm_launch_info *l, uint64_t duration_ns)
     if (!s)
         return;
     if (created) {
-        s->first_seen_ns = fm_hook_now_ns();
+        fm_launch_table_info(&g.table, s)->first_seen_ns = fm_hook_now_ns();
         fm_launch_table_publish(&g.table, s); /* no stack: the graph was built elsewhere */
     }
     /* graph kernels run outside any host thread's phase: the phase of none */
@@ -331,14 +332,15 @@ static void append(const fm_record *r)
 /* The native frames of a first launch, resolved in-process (dladdr), as a CALLSITE. */
 static uint64_t write_callsite(const fm_sig_slot *s)
 {
-    if (!s->n_pcs)
+    const fm_sig_info *si = fm_launch_table_info(&g.table, s);
+    if (!si->n_pcs)
         return 0;
     fm_frame frames[FM_MAX_STACK];
     uint32_t n = 0;
-    for (uint32_t i = 0; i < s->n_pcs && n < FM_MAX_STACK; i++) {
+    for (uint32_t i = 0; i < si->n_pcs && n < FM_MAX_STACK; i++) {
         Dl_info info;
         memset(&info, 0, sizeof info);
-        uintptr_t pc = (uintptr_t)s->pcs[i];
+        uintptr_t pc = (uintptr_t)si->pcs[i];
         if (!dladdr((void *)pc, &info) || !info.dli_fname)
             continue;
         frames[n].module = intern(info.dli_fname);
@@ -366,7 +368,7 @@ static void write_signatures(void)
         fm_rec_kernel_signature *k = &r.u.kernel_signature;
         k->callsite = write_callsite(s);
         k->id = id;
-        k->name = intern(s->name);
+        k->name = intern(fm_launch_table_info(&g.table, s)->name);
         k->device = s->key.device;
         for (int i = 0; i < 3; i++) {
             k->grid[i] = s->key.grid[i];
@@ -374,10 +376,27 @@ static void write_signatures(void)
         }
         k->shared_mem_dynamic = s->key.shared_mem;
         k->arg_hash = s->key.arg_hash;
-        k->first_seen_ns = s->first_seen_ns;
+        k->first_seen_ns = fm_launch_table_info(&g.table, s)->first_seen_ns;
         append(&r);
         g.sigs_written = id;
     }
+}
+
+/* PHASE_DEF records for the phases defined since the last call. */
+static void write_phase_defs(void)
+{
+    fm_phases *p = phases();
+    pthread_mutex_lock(&p->mu);
+    uint32_t defined = p->n;
+    pthread_mutex_unlock(&p->mu);
+    for (uint32_t id = g.phases_written + 1; id <= defined; id++) {
+        fm_record r = {.kind = FM_REC_PHASE_DEF};
+        r.u.phase_def.id = id;
+        r.u.phase_def.name = intern(p->names[id]);
+        r.u.phase_def.category = p->categories[id];
+        append(&r);
+    }
+    g.phases_written = defined;
 }
 
 static void write_pending(void)
@@ -402,6 +421,10 @@ static void write_pending(void)
     memcpy(degr, g.degrades, ng * sizeof *degr);
     g.n_degrades = 0;
     pthread_mutex_unlock(&g.pending_mu);
+    /* a declaration taken now may name a phase defined after write_phases looked (another
+     * thread pushed it and declared at once): the phase was defined before the declaration
+     * was made, so defining what is new now covers it, and it keeps its phase */
+    write_phase_defs();
     for (uint32_t i = 0; i < nd; i++) {
         fm_record r = {.kind = FM_REC_DECLARATION};
         r.u.declaration.time_ns = decls[i].time_ns;
@@ -429,17 +452,7 @@ static void write_phases(void)
     /* events first: a phase is defined before it is pushed, so the definitions written next
      * cover every phase these events name */
     uint32_t n = fm_phases_take_events(p, ev, FM_PHASE_EVENTS);
-    pthread_mutex_lock(&p->mu);
-    uint32_t defined = p->n;
-    pthread_mutex_unlock(&p->mu);
-    for (uint32_t id = g.phases_written + 1; id <= defined; id++) {
-        fm_record r = {.kind = FM_REC_PHASE_DEF};
-        r.u.phase_def.id = id;
-        r.u.phase_def.name = intern(p->names[id]);
-        r.u.phase_def.category = p->categories[id];
-        append(&r);
-    }
-    g.phases_written = defined;
+    write_phase_defs();
     for (uint32_t i = 0; i < n; i++) {
         fm_record r = {.kind = FM_REC_PHASE_EVENT};
         r.u.phase_event.time_ns = ev[i].time_ns;
@@ -633,6 +646,7 @@ int fm_hook_start(const fm_hook_versions *v)
     } else if (fm_writer_open(&g.w, g.path, &o, err, sizeof err) != FM_OK) {
         disable("%s", err);
     }
+    g.table.arg_variant_limit = g.cfg.arg_variants;
     if (fm_hook_state() == FM_HOOK_DISABLED) {
         if (g.cfg.strict)
             _exit(70);
@@ -675,8 +689,31 @@ void fm_hook_stop(uint64_t exit_reason)
                         "%" PRIu64 " launches were not counted: the launch tables were full "
                         "(raise FLOPMETER_MAX_SIGNATURES)",
                         dropped);
+    uint64_t folded = atomic_load(&t->folded_functions);
+    if (folded)
+        fm_hook_degrade(FM_DEGRADE_OTHER, 0, 0,
+                        "%" PRIu64 " kernel functions had more than %u argument variants: their "
+                        "later variants are counted under folded signatures (arg_hash all ones; "
+                        "FLOPMETER_ARG_VARIANTS)",
+                        folded, g.cfg.arg_variants);
+    /* phases the registry had no room for, pushes deeper than the stack, events the buffer
+     * could not hold: counted in the registry, and said here, or the trace would not show
+     * that its phases are incomplete */
+    fm_phases *ph = phases();
+    pthread_mutex_lock(&ph->mu);
+    uint64_t phase_drops = ph->dropped;
+    pthread_mutex_unlock(&ph->mu);
+    if (phase_drops)
+        fm_hook_degrade(FM_DEGRADE_RECORDS_DROPPED, 0, 0,
+                        "%" PRIu64 " phase events or phase definitions could not be kept (more "
+                        "than %d phases, nesting deeper than %d, or more than %d events between "
+                        "flushes)",
+                        phase_drops, FM_MAX_PHASES, FM_PHASE_DEPTH, FM_PHASE_EVENTS);
     flush_once(1);
-    fm_writer_final_info fi = {0, exit_reason, dropped + g.pending_dropped};
+    pthread_mutex_lock(&g.pending_mu); /* other threads may still be declaring */
+    uint64_t pending_dropped = g.pending_dropped;
+    pthread_mutex_unlock(&g.pending_mu);
+    fm_writer_final_info fi = {0, exit_reason, dropped + pending_dropped + phase_drops};
     int rc = fm_writer_close(g.w, &fi);
     g.w = NULL;
     if (rc != FM_OK)
@@ -697,6 +734,9 @@ void fm_hook_after_fork_child(void)
     pthread_mutex_init(&g.life_mu, NULL);
     pthread_mutex_init(&g.flush_mu, NULL);
     pthread_mutex_init(&g.pending_mu, NULL);
+    /* the phase registry's lock too: the API still pushes phases in the child, and the
+     * parent's flusher may have held it at the fork */
+    pthread_mutex_init(&phases()->mu, NULL);
     atomic_store(&g.state, FM_HOOK_DISABLED);
 }
 

@@ -49,6 +49,7 @@ static int capture_stack(uint64_t *pcs, int max)
 /* ---- exits -------------------------------------------------------------------------------- */
 
 static int pipe_fds[2] = {-1, -1};
+static pid_t watcher_pid; /* the process whose watcher thread reads pipe_fds */
 static _Atomic int stopped_by_signal;
 static struct sigaction previous[65];
 static const int caught[] = {SIGTERM, SIGINT, SIGHUP};
@@ -74,7 +75,11 @@ static void on_signal(int sig)
 {
     int saved = errno;
     char c = (char)sig;
-    if (write(pipe_fds[1], &c, 1) == 1) {
+    /* A forked child inherits this handler and the pipe, but not the watcher: its signal
+     * must neither wait for a watcher that does not exist nor wake the parent's, which would
+     * close the parent's trace as if the parent had been signalled. getpid is
+     * async-signal-safe. */
+    if (getpid() == watcher_pid && write(pipe_fds[1], &c, 1) == 1) {
         /* give the watcher up to five seconds to close the trace */
         struct timespec ten_ms = {0, 10000000};
         for (int i = 0; i < 500 && !atomic_load(&stopped_by_signal); i++)
@@ -90,6 +95,7 @@ static void catch_signals(void)
 {
     if (pipe2(pipe_fds, O_CLOEXEC) != 0)
         return;
+    watcher_pid = getpid();
     pthread_t t;
     sigset_t all, old;
     sigfillset(&all);
@@ -145,13 +151,21 @@ static int preloaded(void)
     return strstr(pre, base) != NULL;
 }
 
+/* FLOPMETER_QUIET as the configuration reads it (FLOPMETER_QUIET=0 is not quiet). */
+static int quiet(void)
+{
+    fm_hook_config c;
+    char err[16];
+    return fm_hook_config_read(&c, err, sizeof err) == 0 && c.quiet;
+}
+
 /* Names this library in an injection variable, unless another tool is named there. */
 static void point_at_self(const char *var, const char *consequence)
 {
     const char *cur = getenv(var);
     if (!cur || !*cur)
         setenv(var, self_path(), 1);
-    else if (strcmp(cur, self_path()) != 0 && !getenv("FLOPMETER_QUIET"))
+    else if (strcmp(cur, self_path()) != 0 && !quiet())
         fprintf(stderr, "flopmeter: %s names another tool (%s): %s\n", var, cur, consequence);
 }
 

@@ -87,6 +87,24 @@ int fm_trace_path(const fm_identity *id, const char *dir, char *out, size_t len)
     return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
+/* mkdir that accepts an existing directory, and only a directory: EEXIST from a file of that
+ * name would otherwise pass here and fail later, at open, with a less telling error. */
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0777) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
 int fm_make_parent_dirs(const char *path)
 {
     char buf[4096];
@@ -96,18 +114,16 @@ int fm_make_parent_dirs(const char *path)
     }
     strcpy(buf, path);
     char *slash = strrchr(buf, '/');
-    if (!slash)
-        return 0;
+    if (!slash || slash == buf)
+        return 0; /* in the current directory, or in / */
     *slash = '\0';
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        if (make_dir(buf) != 0)
             return -1;
         *p = '/';
     }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
+    return make_dir(buf);
 }

@@ -15,9 +15,14 @@ typedef struct fm_identity {
     uint64_t pid;
 } fm_identity;
 
-/* Reads the identity through lookup (getenv in the hook). run_id: the configured one if
- * given; else TORCHELASTIC_RUN_ID, SLURM_JOB_ID[.SLURM_STEP_ID], PBS_JOBID, LSB_JOBID; else
- * one made from the host, the start time and the pid (a lone process). */
+/* Reads the identity through lookup (getenv in the hook). rank: the first set of RANK,
+ * SLURM_PROCID, OMPI_COMM_WORLD_RANK, PMI_RANK, PMIX_RANK; local_rank: of LOCAL_RANK,
+ * SLURM_LOCALID, OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID; world_size: of WORLD_SIZE,
+ * SLURM_NTASKS, OMPI_COMM_WORLD_SIZE, PMI_SIZE (a value that is not a whole number: unknown).
+ * run_id: the configured one if given; else slurm-SLURM_JOB_ID[.SLURM_STEP_ID] (before
+ * TORCHELASTIC_RUN_ID, which torchrun sets to "none" unless told otherwise); else
+ * TORCHELASTIC_RUN_ID, PBS_JOBID, LSB_JOBID; else one made from the host, the start time and
+ * the pid (a lone process). Characters other than letters, digits, '.', '_', '-' become '_'. */
 void fm_identity_read(fm_identity *id, const char *configured_run_id, uint64_t start_unix_ns,
                       const char *(*lookup)(const char *name, void *ctx), void *ctx);
 

@@ -97,8 +97,6 @@ static void record(fm_phases *p, uint32_t phase, uint32_t action, uint64_t now_n
 
 void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns)
 {
-    if (!phase)
-        return;
     if (depth >= FM_PHASE_DEPTH) {
         /* deeper than any sensible nesting: ignored, and so is the matching pop */
         overflow++;
@@ -107,8 +105,11 @@ void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns)
         pthread_mutex_unlock(&p->mu);
         return;
     }
+    /* phase 0 (the registry was full) is pushed too, without an event: its work counts
+     * outside any phase, and its pop must not end the enclosing phase */
     stack[depth++] = phase;
-    record(p, phase, FM_PHASE_PUSH, now_ns);
+    if (phase)
+        record(p, phase, FM_PHASE_PUSH, now_ns);
 }
 
 void fm_phases_pop(fm_phases *p, uint64_t now_ns)
@@ -120,7 +121,8 @@ void fm_phases_pop(fm_phases *p, uint64_t now_ns)
     if (!depth)
         return; /* a pop without a push: nothing to end */
     uint32_t phase = stack[--depth];
-    record(p, phase, FM_PHASE_POP, now_ns);
+    if (phase)
+        record(p, phase, FM_PHASE_POP, now_ns);
 }
 
 uint32_t fm_phases_current(void)

@@ -41,7 +41,8 @@ uint32_t fm_phase_category_for(const char *name);
  * phase, and the drop is recorded). category < 0: from the name. */
 uint32_t fm_phases_define(fm_phases *p, const char *name, int category);
 
-/* Push and pop on the calling thread. */
+/* Push and pop on the calling thread. Phase 0 (one the registry had no room for) is pushed
+ * too, without an event, so that its pop ends it and not the phase around it. */
 void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns);
 void fm_phases_pop(fm_phases *p, uint64_t now_ns);
 

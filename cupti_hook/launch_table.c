@@ -1,8 +1,38 @@
 /* launch_table.c - lock-free signature and counter tables (see launch_table.h). */
+#define _GNU_SOURCE
 #include "launch_table.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#define HUGE_PAGE (2u << 20)
+
+/* Zeroed memory for a table, 2 MiB aligned and marked for transparent huge pages: lookups
+ * land on random lines of tables of several MiB, and with 4 KiB pages nearly every one of them
+ * would also miss the TLB. Pages are committed only when touched. NULL when out of memory. */
+static void *table_alloc(size_t bytes)
+{
+    size_t len = bytes + HUGE_PAGE;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *aligned = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (aligned > p)
+        munmap(p, (size_t)(aligned - p));
+    size_t tail = (size_t)(p + len - (aligned + bytes));
+    if (tail)
+        munmap(aligned + bytes, tail);
+    madvise(aligned, bytes, MADV_HUGEPAGE); /* advice only: fine where it is not taken */
+    return aligned;
+}
+
+static void table_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes);
+}
 
 static uint32_t round_pow2(uint32_t n)
 {
@@ -18,16 +48,22 @@ int fm_launch_table_init(fm_launch_table *t, uint32_t signatures, uint32_t pairs
     memset(t, 0, sizeof *t);
     uint32_t ns = round_pow2(signatures * 2); /* at most half full: probes stay short */
     uint32_t np = round_pow2(pairs * 2);
-    t->sigs = calloc(ns, sizeof *t->sigs);
+    t->sigs_bytes = (size_t)ns * sizeof *t->sigs;
+    t->pairs_bytes = (size_t)np * sizeof *t->pairs;
+    t->sigs = table_alloc(t->sigs_bytes);
+    t->pairs = table_alloc(t->pairs_bytes);
     t->by_id = calloc((size_t)signatures + 1, sizeof *t->by_id);
-    t->pairs = calloc(np, sizeof *t->pairs);
+    t->info = calloc((size_t)signatures + 1, sizeof *t->info);
+    t->fns = calloc(ns, sizeof *t->fns);
     t->names = malloc(name_bytes ? name_bytes : 1);
-    if (!t->sigs || !t->by_id || !t->pairs || !t->names) {
+    if (!t->sigs || !t->by_id || !t->info || !t->fns || !t->pairs || !t->names) {
         fm_launch_table_free(t);
         return -1;
     }
     t->sig_mask = ns - 1;
+    t->fn_mask = ns - 1;
     t->pair_mask = np - 1;
+    t->arg_variant_limit = FM_DEFAULT_ARG_VARIANTS;
     t->sig_capacity = signatures;
     t->names_cap = name_bytes;
     atomic_init(&t->next_id, 1);
@@ -36,9 +72,11 @@ int fm_launch_table_init(fm_launch_table *t, uint32_t signatures, uint32_t pairs
 
 void fm_launch_table_free(fm_launch_table *t)
 {
-    free(t->sigs);
+    table_free(t->sigs, t->sigs_bytes);
+    table_free(t->pairs, t->pairs_bytes);
     free(t->by_id);
-    free(t->pairs);
+    free(t->info);
+    free(t->fns);
     free(t->names);
     memset(t, 0, sizeof *t);
 }
@@ -88,38 +126,53 @@ static const char *copy_name(fm_launch_table *t, const char *name)
     return "(name not kept: the name arena is full)";
 }
 
-fm_sig_slot *fm_launch_table_signature(fm_launch_table *t, const fm_launch_key *k,
-                                       const char *name, uint64_t now_ns, int *created)
+/* Counts a new argument variant of a function; 1 while it is within the limit. Only the path
+ * that adds a signature comes here. */
+static int variant_allowed(fm_launch_table *t, uint64_t function)
 {
-    uint64_t h = fm_launch_key_hash(k);
-    *created = 0;
+    uint64_t h = mix64(function ^ 0x5bd1e995ull);
+    for (uint32_t probe = 0, i = (uint32_t)h & t->fn_mask; probe <= t->fn_mask;
+         probe++, i = (i + 1) & t->fn_mask) {
+        fm_fn_slot *f = &t->fns[i];
+        uint64_t cur = atomic_load_explicit(&f->function, memory_order_acquire);
+        if (cur == 0) {
+            uint64_t expected = 0;
+            if (atomic_compare_exchange_strong(&f->function, &expected, function))
+                cur = function;
+            else
+                cur = expected;
+        }
+        if (cur != function)
+            continue;
+        uint32_t n = atomic_fetch_add_explicit(&f->variants, 1, memory_order_relaxed) + 1;
+        if (n == t->arg_variant_limit + 1)
+            atomic_fetch_add_explicit(&t->folded_functions, 1, memory_order_relaxed);
+        return n <= t->arg_variant_limit;
+    }
+    return 0; /* no room to count: fold */
+}
+
+/* Probes for k. Returns the slot holding k, or the free slot claimed for it (*claimed set),
+ * or NULL when the table has no room. */
+static fm_sig_slot *find_or_claim(fm_launch_table *t, const fm_launch_key *k, uint64_t h,
+                                  int may_claim, int *claimed)
+{
+    *claimed = 0;
     for (uint32_t probe = 0, i = (uint32_t)h & t->sig_mask; probe <= t->sig_mask;
          probe++, i = (i + 1) & t->sig_mask) {
         fm_sig_slot *s = &t->sigs[i];
         uint64_t cur = atomic_load_explicit(&s->hash, memory_order_acquire);
         if (cur == 0) {
+            if (!may_claim)
+                return s; /* not present: the caller decides what to add */
             uint64_t expected = 0;
-            if (!atomic_compare_exchange_strong_explicit(&s->hash, &expected, h,
-                                                         memory_order_acq_rel,
-                                                         memory_order_acquire)) {
-                cur = expected; /* another thread took the slot first: look at what it put */
-            } else {
-                uint32_t id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed);
-                if (id > t->sig_capacity) {
-                    /* out of ids: the slot stays claimed but dead; lookups skip it */
-                    atomic_store_explicit(&s->state, FM_SLOT_DEAD, memory_order_release);
-                    atomic_fetch_add_explicit(&t->dropped_signatures, 1, memory_order_relaxed);
-                    return NULL;
-                }
-                s->id = id;
-                s->key = *k;
-                s->name = copy_name(t, name);
-                s->first_seen_ns = now_ns;
-                s->n_pcs = 0;
-                atomic_store_explicit(&s->state, FM_SLOT_FILLING, memory_order_relaxed);
-                *created = 1;
+            if (atomic_compare_exchange_strong_explicit(&s->hash, &expected, h,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                *claimed = 1;
                 return s;
             }
+            cur = expected; /* another thread took the slot first: look at what it put */
         }
         if (cur != h)
             continue;
@@ -132,8 +185,51 @@ fm_sig_slot *fm_launch_table_signature(fm_launch_table *t, const fm_launch_key *
         if (st == FM_SLOT_READY && same_key(&s->key, k))
             return s;
     }
-    atomic_fetch_add_explicit(&t->dropped_signatures, 1, memory_order_relaxed);
     return NULL;
+}
+
+fm_sig_slot *fm_launch_table_signature(fm_launch_table *t, const fm_launch_key *k,
+                                       const char *name, uint64_t now_ns, int *created)
+{
+    *created = 0;
+    fm_launch_key folded;
+    uint64_t h = fm_launch_key_hash(k);
+    int claimed = 0;
+    /* the common case, a signature seen before, ends in this first probe */
+    fm_sig_slot *s = find_or_claim(t, k, h, 0, &claimed);
+    if (s && atomic_load_explicit(&s->hash, memory_order_acquire) == h &&
+        atomic_load_explicit(&s->state, memory_order_acquire) == FM_SLOT_READY)
+        return s;
+    if (k->arg_hash != FM_ARGS_NOT_READ && k->arg_hash != FM_ARGS_FOLDED &&
+        t->arg_variant_limit && !variant_allowed(t, k->function)) {
+        folded = *k;
+        folded.arg_hash = FM_ARGS_FOLDED;
+        k = &folded;
+        h = fm_launch_key_hash(k);
+    }
+    s = find_or_claim(t, k, h, 1, &claimed);
+    if (!s) {
+        atomic_fetch_add_explicit(&t->dropped_signatures, 1, memory_order_relaxed);
+        return NULL;
+    }
+    if (!claimed)
+        return s; /* found (added meanwhile by another thread, or the folded signature) */
+    uint32_t id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed);
+    if (id > t->sig_capacity) {
+        /* out of ids: the slot stays claimed but dead; lookups skip it */
+        atomic_store_explicit(&s->state, FM_SLOT_DEAD, memory_order_release);
+        atomic_fetch_add_explicit(&t->dropped_signatures, 1, memory_order_relaxed);
+        return NULL;
+    }
+    s->id = id;
+    s->key = *k;
+    fm_sig_info *info = &t->info[id];
+    info->name = copy_name(t, name);
+    info->first_seen_ns = now_ns;
+    info->n_pcs = 0;
+    atomic_store_explicit(&s->state, FM_SLOT_FILLING, memory_order_relaxed);
+    *created = 1;
+    return s;
 }
 
 void fm_launch_table_publish(fm_launch_table *t, fm_sig_slot *s)

@@ -67,6 +67,12 @@ typedef struct exporter {
     uint64_t i_start, i_end, i_launches;
     double i_ops[256];
     uint64_t last_end;
+    /* the FLOP/s series written so far in this process (each later counter event writes all
+     * of them, 0 where the interval has none: a series missing from an event keeps its last
+     * value in the viewers), and the end of the last interval written */
+    uint8_t series[256];
+    int have_prev;
+    uint64_t prev_end;
     /* open phases per thread, to close them at the end */
     struct thread {
         uint64_t tid;
@@ -209,10 +215,13 @@ static void counters(exporter *x, uint64_t ts, const double *ops, double launche
     char buf[32];
     event_begin(x, "C", "FLOP/s", RATE_TID, ts);
     json_object_begin(&x->j, "args");
-    for (int c = 0; c < 256; c++)
-        if (ops[c] > 0 || (x->open_interval && x->i_ops[c] > 0))
+    for (int c = 0; c < 256; c++) {
+        if (ops[c] > 0)
+            x->series[c] = 1;
+        if (x->series[c])
             json_double(&x->j, fm_precision_class_name((uint8_t)c, buf, sizeof buf),
                         seconds > 0 ? ops[c] / seconds : 0);
+    }
     json_object_end(&x->j);
     json_object_end(&x->j);
     event_begin(x, "C", "launches/s", RATE_TID, ts);
@@ -231,6 +240,8 @@ static void close_interval(exporter *x)
     if (x->i_end > x->last_end)
         x->last_end = x->i_end;
     x->open_interval = 0;
+    x->have_prev = 1;
+    x->prev_end = x->i_end;
 }
 
 static void on_aggregate(exporter *x, const fm_rec_aggregate *a)
@@ -238,6 +249,10 @@ static void on_aggregate(exporter *x, const fm_rec_aggregate *a)
     if (x->open_interval && a->interval_start_ns != x->i_start)
         close_interval(x);
     if (!x->open_interval) {
+        static const double zero[256];
+        /* no aggregates between two intervals: nothing ran, the rates are zero there */
+        if (x->have_prev && a->interval_start_ns > x->prev_end)
+            counters(x, x->prev_end, zero, 0, 1);
         x->open_interval = 1;
         x->i_start = a->interval_start_ns;
         x->i_end = a->interval_end_ns;
@@ -317,6 +332,8 @@ static void end_process(exporter *x)
     x->n_threads = 0;
     x->n_devices = 0;
     x->last_end = 0;
+    memset(x->series, 0, sizeof x->series);
+    x->have_prev = 0;
 }
 
 static void reset_trace(exporter *x)
@@ -339,6 +356,8 @@ static void reset_trace(exporter *x)
     x->n_devices = 0;
     x->open_launch = x->open_interval = 0;
     x->last_end = 0;
+    memset(x->series, 0, sizeof x->series);
+    x->have_prev = 0;
 }
 
 static int export_trace(exporter *x, const char *path, int64_t index, int allow_incomplete,
@@ -441,8 +460,14 @@ static int export_trace(exporter *x, const char *path, int64_t index, int allow_
             break;
         }
         case FM_REC_FINAL:
-            if (rec.u.final.end_unix_ns > x->last_end)
+            /* a merged trace's FINAL is the merge's: its inputs' ends are in their INPUT */
+            if (!(fm_reader_get_info(r)->flags & FM_FILE_FLAG_MERGED) &&
+                rec.u.final.end_unix_ns > x->last_end)
                 x->last_end = rec.u.final.end_unix_ns;
+            break;
+        case FM_REC_INPUT:
+            if (rec.u.input.end_unix_ns > x->last_end)
+                x->last_end = rec.u.input.end_unix_ns;
             break;
         default:
             break;

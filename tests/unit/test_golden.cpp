@@ -1,4 +1,4 @@
-// test_golden.cpp - golden outputs: the report's text and JSON for a synthesized job, the
+// test_golden.cpp - golden outputs: the report's text, JSON and CSV for a synthesized job, the
 // estimate for a model spec, and the CSV-free dump of a small trace must match the files in
 // tests/golden/ byte for byte. After a deliberate change, regenerate them with
 //   FLOPMETER_UPDATE_GOLDEN=1 build/tests/flopmeter_unit_tests --gtest_filter='Golden*'
@@ -61,6 +61,11 @@ TEST_F(Golden, ReportText)
 TEST_F(Golden, ReportJson)
 {
     expect_golden(dir_, "report --json job.fmtrace", "report.json");
+}
+
+TEST_F(Golden, ReportCsv)
+{
+    expect_golden(dir_, "report --csv job.fmtrace", "report.csv");
 }
 
 TEST_F(Golden, EstimateFromAModelSpec)

@@ -176,7 +176,10 @@ void fm_hook_launch(const fm_launch_info *l)
 
 void fm_hook_kernel_executed(uint64_t correlation_id, uint64_t duration_ns)
 {
-    if (atomic_load_explicit(&g.state, memory_order_acquire) != FM_HOOK_RUNNING)
+    /* 0 is no correlation (fm_launch_info): its ring slot is that of correlation id 2^20,
+     * whose launch would be credited with this duration */
+    if (!correlation_id ||
+        atomic_load_explicit(&g.state, memory_order_acquire) != FM_HOOK_RUNNING)
         return;
     uint32_t idx = atomic_load_explicit(&g.corr[correlation_id & (CORR_RING - 1)],
                                         memory_order_relaxed);

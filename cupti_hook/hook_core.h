@@ -50,7 +50,7 @@ const fm_hook_config *fm_hook_config_in_use(void);
 void fm_hook_launch(const fm_launch_info *l);
 
 /* A kernel execution record (from CUPTI activity buffers, or the test double): its duration
- * is added to the launch with this correlation id. */
+ * is added to the launch with this correlation id (0: none, and the record is ignored). */
 void fm_hook_kernel_executed(uint64_t correlation_id, uint64_t duration_ns);
 
 /* A kernel seen only as an execution (inside a CUDA graph): counted from here. */

@@ -73,6 +73,10 @@ void fm_identity_read(fm_identity *id, const char *configured_run_id, uint64_t s
         snprintf(id->run_id, sizeof id->run_id, "%s-%" PRIu64 "-%" PRIu64, id->host,
                  (uint64_t)(start_unix_ns / 1000000000ull), id->pid);
     sanitise(id->run_id);
+    /* the run id is a directory under the output directory: "." and ".." would put the
+     * traces in the output directory itself or above it */
+    if (!strcmp(id->run_id, ".") || !strcmp(id->run_id, ".."))
+        memset(id->run_id, '_', strlen(id->run_id));
 }
 
 int fm_trace_path(const fm_identity *id, const char *dir, char *out, size_t len)

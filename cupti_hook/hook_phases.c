@@ -13,6 +13,7 @@
 static _Thread_local uint32_t stack[FM_PHASE_DEPTH];
 static _Thread_local uint32_t depth;
 static _Thread_local uint32_t overflow; /* pushes beyond the stack, popped without effect */
+static _Thread_local uint8_t kept[FM_PHASE_DEPTH]; /* the push's event is in the buffer */
 
 void fm_phases_init(fm_phases *p)
 {
@@ -85,13 +86,30 @@ uint32_t fm_phases_define(fm_phases *p, const char *name, int category)
     return id;
 }
 
-static void record(fm_phases *p, uint32_t phase, uint32_t action, uint64_t now_ns)
+/* A push is kept only while the buffer has room for it and for the pop of every kept push
+ * still open, its own included: a kept push always gets its pop, and a dropped push drops its
+ * pop too, so the events in the trace stay balanced however full the buffer was. Returns 1
+ * when kept. */
+static int record_push(fm_phases *p, uint32_t phase, uint64_t now_ns)
 {
     pthread_mutex_lock(&p->mu);
-    if (p->n_events < FM_PHASE_EVENTS)
-        p->events[p->n_events++] = (fm_phase_event_rec){now_ns, fm_thread_id(), phase, action};
-    else
+    int kept = p->n_events + p->open_pushes + 2 <= FM_PHASE_EVENTS;
+    if (kept) {
+        p->events[p->n_events++] =
+            (fm_phase_event_rec){now_ns, fm_thread_id(), phase, FM_PHASE_PUSH};
+        p->open_pushes++;
+    } else {
         p->dropped++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return kept;
+}
+
+static void record_pop(fm_phases *p, uint32_t phase, uint64_t now_ns)
+{
+    pthread_mutex_lock(&p->mu);
+    p->events[p->n_events++] = (fm_phase_event_rec){now_ns, fm_thread_id(), phase, FM_PHASE_POP};
+    p->open_pushes--;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -107,9 +125,8 @@ void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns)
     }
     /* phase 0 (the registry was full) is pushed too, without an event: its work counts
      * outside any phase, and its pop must not end the enclosing phase */
+    kept[depth] = phase && record_push(p, phase, now_ns);
     stack[depth++] = phase;
-    if (phase)
-        record(p, phase, FM_PHASE_PUSH, now_ns);
 }
 
 void fm_phases_pop(fm_phases *p, uint64_t now_ns)
@@ -121,8 +138,8 @@ void fm_phases_pop(fm_phases *p, uint64_t now_ns)
     if (!depth)
         return; /* a pop without a push: nothing to end */
     uint32_t phase = stack[--depth];
-    if (phase)
-        record(p, phase, FM_PHASE_POP, now_ns);
+    if (kept[depth])
+        record_pop(p, phase, now_ns);
 }
 
 uint32_t fm_phases_current(void)

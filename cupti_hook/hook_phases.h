@@ -28,6 +28,7 @@ typedef struct fm_phases {
     uint32_t written;         /* phases the flusher has written out */
     fm_phase_event_rec events[FM_PHASE_EVENTS];
     uint32_t n_events;
+    uint32_t open_pushes;     /* pushes in the buffer or written whose pop is still to come */
     uint64_t dropped;         /* events or phases that did not fit */
 } fm_phases;
 
@@ -42,7 +43,9 @@ uint32_t fm_phase_category_for(const char *name);
 uint32_t fm_phases_define(fm_phases *p, const char *name, int category);
 
 /* Push and pop on the calling thread. Phase 0 (one the registry had no room for) is pushed
- * too, without an event, so that its pop ends it and not the phase around it. */
+ * too, without an event, so that its pop ends it and not the phase around it. When the event
+ * buffer is full a push is dropped with its pop, never one of the two alone (room is kept for
+ * the pops of the pushes kept; a thread that ends with phases open keeps theirs). */
 void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns);
 void fm_phases_pop(fm_phases *p, uint64_t now_ns);
 

@@ -67,7 +67,12 @@ static const char estimate_usage[] =
     "                         palm, narayanan, korthikanti, moe_active, 8nd, hardware\n"
     "  --gpu NAME             GPU model for the peak table (e.g. \"H100 80GB HBM3\")\n"
     "  --gpu-hours H          GPU-hours for the hardware-based estimate\n"
-    "  --json, --profile, --data-dir, --list-profiles, --model and the facts as in report\n";
+    "  --json                 the estimate as JSON (docs/report-schema.md)\n"
+    "  --csv                  the report's CSV (kernel signatures and phases: only the header,\n"
+    "                         since an estimate reads no traces)\n"
+    "  --html FILE            also write the estimate as one self-contained HTML file\n"
+    "  --profile, --data-dir, --list-profiles, --model, --color, --no-color and the facts as\n"
+    "                         in report\n";
 
 enum {
     O_CSV = 900, O_HTML,
@@ -333,7 +338,11 @@ static int run(int argc, char **argv, int estimate)
     if (a.json) {
         rp_render_json(&r, stdout);
     } else if (a.csv) {
-        rp_render_csv(&r, stdout);
+        if (rp_render_csv(&r, stdout) != 0) {
+            snprintf(err, sizeof err, "out of memory while writing the CSV");
+            status = EXIT_INTERNAL;
+            goto fail;
+        }
     } else if (!a.html) {
         int colour = a.colour >= 0 ? a.colour : isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
         rp_render_text(&r, stdout, colour, (uint32_t)a.top);

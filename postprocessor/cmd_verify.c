@@ -9,16 +9,19 @@
 #include "cli.h"
 #include "commands.h"
 #include "json_out.h"
+#include "trace_paths.h"
 #include "flopmeter/trace_sign.h"
 #include "flopmeter/trace_verify.h"
 
 static const char usage[] =
-    "usage: flopmeter verify [--pubkey KEY.pem] [--allow-incomplete] [--json] TRACE...\n"
+    "usage: flopmeter verify [--pubkey KEY.pem] [--allow-incomplete] [--json] TRACE|DIR...\n"
     "\n"
-    "Checks each TRACE completely: file and chunk headers, every chunk's checksum and zlib\n"
-    "stream, the SHA-256 hash chain (any modified, removed, inserted or reordered chunk breaks\n"
-    "it), that the trace was closed by its writer, that the final record's counts and totals\n"
-    "match the records, that every id a record uses was defined, and every signature.\n"
+    "Checks each TRACE completely (a DIR stands for its *.fmtrace files): file and chunk\n"
+    "headers, every chunk's checksum and zlib stream, the SHA-256 hash chain (any modified,\n"
+    "removed, inserted or reordered chunk breaks it), that the trace was closed by its writer,\n"
+    "that the final record's counts and totals match the records, that every id a record uses\n"
+    "was defined, the inputs of a merged trace, and every signature. A merged trace says how\n"
+    "many inputs it holds and how many of them were incomplete when merged.\n"
     "Exit status 0 only when every TRACE is intact; 2 otherwise, with one line per problem.\n"
     "\n"
     "  --pubkey KEY.pem    also require a valid signature by this Ed25519 public key\n"
@@ -26,13 +29,31 @@ static const char usage[] =
     "                      running) when everything present is intact\n"
     "  --json              print the results as JSON\n";
 
+static int is_merged(const fm_verify_result *r)
+{
+    return (r->info.flags & FM_FILE_FLAG_MERGED) != 0;
+}
+
+/* The verdict line. The merged file may be intact while an input in it was not complete when
+ * merged (--allow-incomplete): a bare "intact" would hide that. */
+static void print_verdict(const char *path, const fm_verify_result *r, int ok)
+{
+    printf("%s: %s", path, ok ? (r->complete ? "intact" : "intact so far (incomplete)")
+                              : "NOT INTACT");
+    if (is_merged(r) && r->inputs) {
+        printf("; merged from %" PRIu64 " inputs", r->inputs);
+        if (r->inputs_incomplete)
+            printf(", %" PRIu64 " of them incomplete", r->inputs_incomplete);
+    }
+    putchar('\n');
+}
+
 static void print_text(const char *path, const fm_verify_result *r, int ok)
 {
     char id[33], head[65];
     cli_hex(r->info.trace_id, 16, id);
     cli_hex(r->info.head, FM_HASH_LEN, head);
-    printf("%s: %s\n", path, ok ? (r->complete ? "intact" : "intact so far (incomplete)")
-                                : "NOT INTACT");
+    print_verdict(path, r, ok);
     printf("  format %u.%u, trace id %s\n", r->info.major, r->info.minor, id);
     printf("  %" PRIu64 " chunks, %" PRIu64 " records, %" PRIu64 " of %" PRIu64
            " bytes readable, %" PRIu64 " kernel launches\n",
@@ -72,11 +93,55 @@ static void print_json(json_out *j, const char *path, const fm_verify_result *r,
     json_bool(j, "trusted_signature", r->trusted_signature_found);
     if (r->complete)
         json_string(j, "exit_reason", fm_exit_reason_name(r->exit_reason));
+    json_bool(j, "merged", is_merged(r));
+    if (is_merged(r)) {
+        json_u64(j, "inputs", r->inputs);
+        json_u64(j, "inputs_incomplete", r->inputs_incomplete);
+    }
     if (r->message[0]) {
         json_string(j, "problem", r->message);
         json_u64(j, "problem_offset", r->offset);
     }
     json_object_end(j);
+}
+
+/* Verifies every path, printing each result; the exit status of the worst. */
+static int verify_all(char *const *paths, int n, const fm_verify_options *vo,
+                      int allow_incomplete, int as_json)
+{
+    fm_verify_result *res = malloc(sizeof *res);
+    if (!res) {
+        cli_error("out of memory");
+        return EXIT_INTERNAL;
+    }
+    json_out j;
+    if (as_json) {
+        json_init(&j, stdout, 2);
+        json_array_begin(&j, NULL);
+    }
+    int status = EXIT_OK;
+    for (int i = 0; i < n; i++) {
+        int rc = fm_verify_file(paths[i], vo, res);
+        /* FM_E_TRUNCATED means no FINAL chunk, or a file ending inside its last chunk (the
+         * writer was killed while writing it); every chunk before that checked out. */
+        int ok = rc == FM_OK || (allow_incomplete && !res->complete && rc == FM_E_TRUNCATED);
+        if (as_json)
+            print_json(&j, paths[i], res, ok);
+        else if (res->info.major) /* the header was readable */
+            print_text(paths[i], res, ok);
+        if (!ok) {
+            cli_error("%s", res->message);
+            int code = cli_exit_for_status(rc);
+            if (code > status)
+                status = code;
+        }
+    }
+    if (as_json) {
+        json_array_end(&j);
+        json_finish(&j);
+    }
+    free(res);
+    return status;
 }
 
 int cmd_verify(int argc, char **argv)
@@ -116,37 +181,14 @@ int cmd_verify(int argc, char **argv)
         }
         vo.have_trusted_key = 1;
     }
-    fm_verify_result *res = malloc(sizeof *res);
-    if (!res) {
-        cli_error("out of memory");
-        return EXIT_INTERNAL;
+    char **paths = NULL;
+    int n = 0;
+    char err[1024];
+    if (fm_expand_trace_paths(argv + optind, argc - optind, &paths, &n, err, sizeof err) != 0) {
+        cli_error("%s", err);
+        return EXIT_BAD_INPUT;
     }
-    json_out j;
-    if (as_json) {
-        json_init(&j, stdout, 2);
-        json_array_begin(&j, NULL);
-    }
-    int status = EXIT_OK;
-    for (int i = optind; i < argc; i++) {
-        int rc = fm_verify_file(argv[i], &vo, res);
-        /* FM_E_TRUNCATED means no FINAL chunk, or a file ending inside its last chunk (the
-         * writer was killed while writing it); every chunk before that checked out. */
-        int ok = rc == FM_OK || (allow_incomplete && !res->complete && rc == FM_E_TRUNCATED);
-        if (as_json)
-            print_json(&j, argv[i], res, ok);
-        else if (res->info.major) /* the header was readable */
-            print_text(argv[i], res, ok);
-        if (!ok) {
-            cli_error("%s", res->message);
-            int code = cli_exit_for_status(rc);
-            if (code > status)
-                status = code;
-        }
-    }
-    if (as_json) {
-        json_array_end(&j);
-        json_finish(&j);
-    }
-    free(res);
+    int status = verify_all(paths, n, &vo, allow_incomplete, as_json);
+    fm_free_trace_paths(paths, n);
     return status;
 }

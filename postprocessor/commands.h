@@ -12,5 +12,6 @@ int cmd_report(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

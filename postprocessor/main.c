@@ -23,6 +23,7 @@ static const verb verbs[] = {
     {"sign", cmd_sign, "append an Ed25519 signature to a complete trace"},
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing"},
     {"synth", cmd_synth, "write the trace of a simulated training job"},
+    {"run", cmd_run, "run a command with libflopmeter.so preloaded (run -- CMD...)"},
 };
 
 static void print_usage(FILE *f)

@@ -29,6 +29,22 @@ static int push(char ***list, int *n, char *s)
     return 0;
 }
 
+/* dir/name with one slash between them however many dir ends with ("job/" gives
+ * "job/rank.fmtrace", not "job//rank.fmtrace": paths are shown and recorded, in INPUT records
+ * among others, and should read as the user would write them). NULL when out of memory. */
+static char *join_path(const char *dir, const char *name)
+{
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    char *p = NULL;
+    if (len == 1 && dir[0] == '/')
+        len = 0; /* the root: "/" + name */
+    if (asprintf(&p, "%.*s/%s", (int)len, dir, name) < 0)
+        return NULL;
+    return p;
+}
+
 int fm_expand_trace_paths(char *const *args, int n_args, char ***out, int *n_out, char *err,
                           size_t errlen)
 {
@@ -52,8 +68,7 @@ int fm_expand_trace_paths(char *const *args, int n_args, char ***out, int *n_out
             size_t l = strlen(de->d_name);
             if (l < 9 || strcmp(de->d_name + l - 8, ".fmtrace") != 0)
                 continue;
-            char *p = NULL;
-            if (asprintf(&p, "%s/%s", args[i], de->d_name) < 0 || push(&list, &n, p) != 0) {
+            if (push(&list, &n, join_path(args[i], de->d_name)) != 0) {
                 closedir(d);
                 goto oom;
             }

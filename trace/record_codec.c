@@ -151,6 +151,7 @@ int fm_record_check(const fm_record *r, int strict, const char **why)
         REQUIRE(r->u.input.signatures_valid <= r->u.input.signatures,
                 "more valid signatures than signatures");
         REQUIRE(r->u.input.rank >= -1, "rank below -1");
+        REQUIRE(!strict || r->u.input.exit_reason <= FM_EXIT_TOOL, "unknown exit reason");
         return FM_OK;
     default:
         *why = "unknown record kind";
@@ -600,6 +601,13 @@ static void decode_body(fm_dec *d, fm_bytebuf *arena, fm_record *r)
     }
 }
 
+/* The minor version that added a record kind: in a file of an older minor version the kind
+ * does not exist yet, so it is an unknown kind there (docs/trace-format.md, "Compatibility"). */
+static unsigned kind_since_minor(uint64_t kind)
+{
+    return kind == FM_REC_INPUT ? 1u : 0u;
+}
+
 int fm_record_decode(fm_dec *payload, unsigned file_minor, fm_bytebuf *arena, fm_record *out,
                      const char **why)
 {
@@ -620,7 +628,7 @@ int fm_record_decode(fm_dec *payload, unsigned file_minor, fm_bytebuf *arena, fm
     payload->p += len;
     out->kind = (uint32_t)kind;
     int strict = file_minor <= FM_FORMAT_MINOR;
-    if (kind > FM_REC_KIND_MAX) {
+    if (kind > FM_REC_KIND_MAX || file_minor < kind_since_minor(kind)) {
         if (strict) {
             *why = "unknown record kind in a file of this format version";
             return FM_E_CORRUPT;

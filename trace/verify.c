@@ -18,6 +18,12 @@ typedef struct verifier {
     fm_verify_result *res;
     fm_idmap strings, callsites, signatures, groups, phases; /* group -> metric count */
     fm_totals totals;
+    /* The inputs of a merged trace of format 1.1 or newer, each from its RUN_META to its
+     * INPUT record (1.0 had no INPUT record, so nothing there marks where an input ends). */
+    int inputs_marked;
+    int input_open;     /* a RUN_META was seen whose INPUT record has not come yet */
+    int64_t input_rank; /* the rank in that RUN_META */
+    uint64_t inputs;    /* INPUT records so far */
 } verifier;
 
 static int problem(verifier *v, int status, const char *fmt, ...)
@@ -32,8 +38,13 @@ static int problem(verifier *v, int status, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof res->message)
-        vsnprintf(res->message + n, sizeof res->message - (size_t)n, fmt, ap);
+        n += vsnprintf(res->message + n, sizeof res->message - (size_t)n, fmt, ap);
     va_end(ap);
+    /* the same position note as the reader's messages, so both kinds of problem can be found
+     * in the file the same way */
+    if (n > 0 && (size_t)n < sizeof res->message)
+        snprintf(res->message + n, sizeof res->message - (size_t)n, " (byte offset %llu)",
+                 (unsigned long long)res->offset);
     return status;
 }
 
@@ -108,6 +119,64 @@ static int check_signature(verifier *v, const fm_rec_signature *s)
     return FM_OK;
 }
 
+/* RUN_META opens an input of a merged trace; the previous one must have been closed. */
+static int open_input(verifier *v, const fm_rec_run_meta *m)
+{
+    if (v->input_open)
+        return problem(v, FM_E_CORRUPT, "run_meta record of input %llu before the input "
+                                         "record that ends input %llu",
+                       (unsigned long long)v->inputs + 1, (unsigned long long)v->inputs);
+    v->input_open = 1;
+    v->input_rank = m->rank;
+    return FM_OK;
+}
+
+/* INPUT closes the input its RUN_META opened, and says which input that was. */
+static int close_input(verifier *v, const fm_rec_input *in)
+{
+    if (!v->input_open)
+        return problem(v, FM_E_CORRUPT, "an input record without a run_meta record opening "
+                                         "its input (after input %llu)",
+                       (unsigned long long)v->inputs);
+    if (in->index != v->inputs)
+        return problem(v, FM_E_CORRUPT, "input record with index %llu, but %llu input records "
+                                         "precede it",
+                       (unsigned long long)in->index, (unsigned long long)v->inputs);
+    if (in->rank != v->input_rank)
+        return problem(v, FM_E_CORRUPT, "input record of input %llu gives rank %lld, its "
+                                         "run_meta record %lld",
+                       (unsigned long long)v->inputs, (long long)in->rank,
+                       (long long)v->input_rank);
+    v->input_open = 0;
+    v->inputs++;
+    v->res->inputs = v->inputs;
+    v->res->inputs_incomplete += in->complete == 0;
+    return FM_OK;
+}
+
+/* In a merged trace every record but FINAL and SIGNATURE belongs to an input: nothing lies
+ * between one input's INPUT record and the next RUN_META, and FINAL comes after the last
+ * INPUT. Kinds of a newer minor version that this reader does not know are skipped. */
+static int check_inputs(verifier *v, const fm_record *rec)
+{
+    uint32_t k = rec->kind;
+    if (!v->inputs_marked || k > FM_REC_KIND_MAX)
+        return FM_OK;
+    if (k == FM_REC_RUN_META)
+        return open_input(v, &rec->u.run_meta);
+    if (k == FM_REC_INPUT)
+        return close_input(v, &rec->u.input);
+    if (k == FM_REC_FINAL && v->input_open)
+        return problem(v, FM_E_CORRUPT, "input %llu of the merged trace does not end with an "
+                                         "input record",
+                       (unsigned long long)v->inputs);
+    if (k != FM_REC_FINAL && k != FM_REC_SIGNATURE && !v->input_open)
+        return problem(v, FM_E_CORRUPT, "a %s record outside the inputs of the merged trace "
+                                         "(after the input record of input %llu)",
+                       fm_record_kind_name(k), (unsigned long long)v->inputs - 1);
+    return FM_OK;
+}
+
 static int check_record(verifier *v, const fm_record *rec)
 {
     int rc = FM_OK;
@@ -120,6 +189,10 @@ static int check_record(verifier *v, const fm_record *rec)
                                             ? "the first record is not a run_meta record"
                                             : "a second run_meta record in a trace that is not "
                                               "merged");
+    if (k == FM_REC_INPUT && !(info->flags & FM_FILE_FLAG_MERGED))
+        return problem(v, FM_E_CORRUPT, "an input record in a trace that is not merged");
+    if ((rc = check_inputs(v, rec)) != FM_OK)
+        return rc;
     switch (k) {
     case FM_REC_STRING:
         return define(v, &v->strings, rec->u.string.id, 0, "string");
@@ -180,11 +253,7 @@ static int check_record(verifier *v, const fm_record *rec)
         return check_final(v, &rec->u.final);
     case FM_REC_SIGNATURE:
         return check_signature(v, &rec->u.signature);
-    case FM_REC_INPUT:
-        if (!(info->flags & FM_FILE_FLAG_MERGED))
-            return problem(v, FM_E_CORRUPT, "an input record in a trace that is not merged");
-        return FM_OK;
-    default:
+    default: /* INPUT (checked above) and kinds of newer minor versions */
         return FM_OK;
     }
 }
@@ -202,6 +271,8 @@ fm_verifier *fm_verifier_new(fm_reader *r, const fm_verify_options *opt)
     x->v.r = r;
     x->v.opt = opt;
     x->v.res = &x->res;
+    const fm_reader_info *info = fm_reader_get_info(r);
+    x->v.inputs_marked = (info->flags & FM_FILE_FLAG_MERGED) && info->minor >= 1;
     fm_idmap_init(&x->v.strings);
     fm_idmap_init(&x->v.callsites);
     fm_idmap_init(&x->v.signatures);

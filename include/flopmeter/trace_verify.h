@@ -34,6 +34,8 @@ typedef struct fm_verify_result {
     int trusted_signature_found; /* a valid signature by the trusted key */
     uint64_t launches;           /* sum of AGGREGATE launches */
     uint64_t exit_reason, records_dropped, end_unix_ns; /* from FINAL, when complete */
+    uint64_t inputs;             /* merged traces (1.1 or newer): INPUT records */
+    uint64_t inputs_incomplete;  /* ... of inputs that were not complete when merged */
 } fm_verify_result;
 
 /* Verifies the trace at path. Returns res->status. A trace without a FINAL chunk (its writer

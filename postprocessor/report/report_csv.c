@@ -38,67 +38,80 @@ static int by_phase(const void *a, const void *b)
     return (x->phase > y->phase) - (x->phase < y->phase);
 }
 
-void rp_render_csv(const rp_report *r, FILE *f)
+/* The rows in the report's signature order, then by phase (a counting sort by the rank of
+ * each row's signature). NULL when out of memory. */
+static const rp_sigphase **ordered_rows(const rp_report *r)
 {
     const rp_model *m = r->m;
-    for (size_t i = 0; i < sizeof columns / sizeof *columns; i++)
-        fprintf(f, "%s%s", i ? "," : "", columns[i]);
-    fputs("\r\n", f);
-    /* rank of each signature in the report's order, then rows sorted by it */
     uint32_t *rank = calloc(m->n_sigs + 1, sizeof *rank);
     const rp_sigphase **rows = calloc(m->n_sigphases + 1, sizeof *rows);
     uint32_t *start = calloc(m->n_sigs + 2, sizeof *start);
-    if (!rank || !rows || !start) {
-        free(rank);
-        free(rows);
-        free(start);
-        return;
-    }
-    for (uint32_t i = 0; i < m->n_sigs; i++)
-        rank[r->sig_order[i]] = i;
-    for (uint32_t i = 0; i < m->n_sigphases; i++)
-        start[rank[m->sigphases[i].sig] + 1]++;
-    for (uint32_t i = 0; i < m->n_sigs; i++)
-        start[i + 1] += start[i];
     uint32_t *fill = calloc(m->n_sigs + 1, sizeof *fill);
-    for (uint32_t i = 0; fill && i < m->n_sigphases; i++) {
-        uint32_t k = rank[m->sigphases[i].sig];
-        rows[start[k] + fill[k]++] = &m->sigphases[i];
+    if (rank && rows && start && fill) {
+        for (uint32_t i = 0; i < m->n_sigs; i++)
+            rank[r->sig_order[i]] = i;
+        for (uint32_t i = 0; i < m->n_sigphases; i++)
+            start[rank[m->sigphases[i].sig] + 1]++;
+        for (uint32_t i = 0; i < m->n_sigs; i++)
+            start[i + 1] += start[i];
+        for (uint32_t i = 0; i < m->n_sigphases; i++) {
+            uint32_t k = rank[m->sigphases[i].sig];
+            rows[start[k] + fill[k]++] = &m->sigphases[i];
+        }
+        for (uint32_t k = 0; k < m->n_sigs; k++)
+            qsort(rows + start[k], start[k + 1] - start[k], sizeof *rows, by_phase);
+    } else {
+        free(rows);
+        rows = NULL;
     }
-    for (uint32_t k = 0; fill && k < m->n_sigs; k++)
-        qsort(rows + start[k], start[k + 1] - start[k], sizeof *rows, by_phase);
-
-    char label[256], hash[20];
-    for (uint32_t i = 0; fill && i < m->n_sigphases; i++) {
-        const rp_sigphase *row = rows[i];
-        const rp_signature *s = &m->sigs[row->sig];
-        const rp_phase *p = &m->phases[row->phase];
-        double fp_meas = row->ops[RP_FP].measured * r->scale;
-        double fp_extra = row->ops[RP_FP].extrapolated * r->scale;
-        field(f, s->name);
-        fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                   ",%" PRIu64 ",",
-                s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1], s->block[2],
-                s->shared_mem);
-        snprintf(hash, sizeof hash, "%016" PRIx64, s->arg_hash);
-        fputs(hash, f);
-        fputc(',', f);
-        field(f, s->callsite ? rp_callsite_label(&m->callsites[s->callsite - 1], label,
-                                                 sizeof label)
-                             : "");
-        fputc(',', f);
-        field(f, p->name);
-        fprintf(f, ",%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.9g,%.17g,%.17g,%.17g,"
-                   "%.17g,%.17g,%.9g\r\n",
-                fm_phase_category_name(p->category), row->launches, row->launches_measured,
-                row->launches_extrapolated,
-                row->launches - row->launches_measured - row->launches_extrapolated,
-                (double)row->busy_ns / 1e9, fp_meas, fp_extra, fp_meas + fp_extra,
-                row->ops[RP_INT].measured * r->scale, row->ops[RP_INT].extrapolated * r->scale,
-                r->executed_fp.value > 0 ? (fp_meas + fp_extra) / r->executed_fp.value : 0);
-    }
-    free(fill);
     free(rank);
-    free(rows);
     free(start);
+    free(fill);
+    return rows;
+}
+
+static void write_row(const rp_report *r, const rp_sigphase *row, FILE *f)
+{
+    const rp_model *m = r->m;
+    const rp_signature *s = &m->sigs[row->sig];
+    const rp_phase *p = &m->phases[row->phase];
+    double fp_meas = row->ops[RP_FP].measured * r->scale;
+    double fp_extra = row->ops[RP_FP].extrapolated * r->scale;
+    char label[256], hash[20];
+    field(f, s->name);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+               ",%" PRIu64 ",",
+            s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1], s->block[2],
+            s->shared_mem);
+    snprintf(hash, sizeof hash, "%016" PRIx64, s->arg_hash);
+    fputs(hash, f);
+    fputc(',', f);
+    field(f, s->callsite ? rp_callsite_label(&m->callsites[s->callsite - 1], label, sizeof label)
+                         : "");
+    fputc(',', f);
+    field(f, p->name);
+    fprintf(f, ",%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.9g,%.17g,%.17g,%.17g,"
+               "%.17g,%.17g,%.9g\r\n",
+            fm_phase_category_name(p->category), row->launches, row->launches_measured,
+            row->launches_extrapolated,
+            row->launches - row->launches_measured - row->launches_extrapolated,
+            (double)row->busy_ns / 1e9, fp_meas, fp_extra, fp_meas + fp_extra,
+            row->ops[RP_INT].measured * r->scale, row->ops[RP_INT].extrapolated * r->scale,
+            r->executed_fp.value > 0 ? (fp_meas + fp_extra) / r->executed_fp.value : 0);
+}
+
+int rp_render_csv(const rp_report *r, FILE *f)
+{
+    /* ordered before anything is written: running out of memory must not leave a CSV that
+     * looks complete (a header without rows reads as "nothing ran") */
+    const rp_sigphase **rows = ordered_rows(r);
+    if (!rows)
+        return -1;
+    for (size_t i = 0; i < sizeof columns / sizeof *columns; i++)
+        fprintf(f, "%s%s", i ? "," : "", columns[i]);
+    fputs("\r\n", f);
+    for (uint32_t i = 0; i < r->m->n_sigphases; i++)
+        write_row(r, rows[i], f);
+    free(rows);
+    return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "report.h"
 
-void rp_render_csv(const rp_report *r, FILE *f);
+/* Writes the CSV to f. 0, or -1 out of memory, before anything is written. */
+int rp_render_csv(const rp_report *r, FILE *f);
 
 #endif

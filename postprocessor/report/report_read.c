@@ -27,6 +27,7 @@ typedef struct reading {
     uint32_t obs_groups;
     uint64_t last_time_ns;
     uint32_t first_index;     /* this file's first trace in the model (merged files hold many) */
+    int merged_file;          /* the file has the merged flag */
     int oom;
 } reading;
 
@@ -388,9 +389,12 @@ static void use_record(reading *r, const fm_record *rec)
     case FM_REC_DECLARATION: on_declaration(r, &rec->u.declaration); break;
     case FM_REC_DEGRADATION: on_degradation(r, &rec->u.degradation); break;
     case FM_REC_FINAL:
-        if (!r->t->merged) /* a merged trace's FINAL is the merge's, not the run's */
+        /* a merged trace's FINAL is the merge's, not the run's: each input's end and dropped
+         * records come from its INPUT record */
+        if (!r->merged_file) {
             r->t->end_ns = rec->u.final.end_unix_ns;
-        r->t->records_dropped = rec->u.final.records_dropped;
+            r->t->records_dropped = rec->u.final.records_dropped;
+        }
         break;
     case FM_REC_INPUT: {
         const fm_rec_input *in = &rec->u.input;
@@ -443,7 +447,8 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
     m->n_traces++;
 
     reading r = {.m = m, .t = t, .trace_index = m->n_traces - 1, .obs_sig = -1,
-                 .first_index = m->n_traces - 1};
+                 .first_index = m->n_traces - 1,
+                 .merged_file = (fm_reader_get_info(rd)->flags & FM_FILE_FLAG_MERGED) != 0};
     r.strings = fm_strings_new();
     fm_idmap_init(&r.sig_of);
     fm_idmap_init(&r.callsite_of);

@@ -63,46 +63,7 @@ ARGS = None  # the parsed command line, set in main()
 # check must fail for them; when one passes, the test says so, and the entry goes. Each
 # reproduces with the case's file (run with --workdir DIR, then `flopmeter verify
 # DIR/invalid-<case name, other characters as _>.fmtrace`, which says "intact").
-_INPUT_IN_1_0 = (
-    "flopmeter verify accepts an INPUT record (kind 15) in a 1.0 file with the merged "
-    "flag; docs/trace-format.md, Compatibility: \"A 1.1 reader reads 1.0 files with 1.0's "
-    "rules (an INPUT record there is an unknown kind, hence damage)\"")
-_INPUT_STRUCTURE = (
-    "flopmeter verify does not check that each input of a merged 1.1 trace runs from its "
-    "RUN_META to one INPUT record; docs/trace-format.md, 15 INPUT: \"each input's records "
-    "start with its RUN_META record and end with one INPUT record\", 1 RUN_META: \"one "
-    "per merged input, each opening that input's records\"")
-_INPUT_INDEX = (
-    "flopmeter verify does not check INPUT.index; docs/trace-format.md, 15 INPUT: "
-    "\"index: 0-based position of the input in the merge\" (inputs \"one after the other\")")
-_INPUT_RANK = (
-    "flopmeter verify does not check INPUT.rank against the input's RUN_META; "
-    "docs/trace-format.md, 15 INPUT: \"rank: the input's rank (from its RUN_META)\"")
-_INPUT_EXIT_REASON = (
-    "flopmeter verify accepts INPUT.exit_reason 4 in a 1.1 file; docs/trace-format.md, "
-    "Enumerations: \"In a file of the reader's own minor version (or an older one) a value "
-    "the reader does not know is damage\" (exit reasons 0-3, 15 INPUT: \"its FINAL "
-    "exit_reason\"); the specification leaves open what a merge of a newer-minor input "
-    "whose FINAL holds a newer exit reason writes (flopmeter merge copies it into a 1.1 "
-    "file)")
-EXPECTED_FAILURES = {
-    "input record in a 1.0 file": _INPUT_IN_1_0,
-    "input records in a merged 1.0 file": _INPUT_IN_1_0,
-    "merged: a run_meta per input, no input records": _INPUT_STRUCTURE,
-    "merged: a run_meta per input, no input records (minor 2)": _INPUT_STRUCTURE,
-    "merged: one input without its input record": _INPUT_STRUCTURE,
-    "merged: the first input without its input record": _INPUT_STRUCTURE,
-    "merged: the last input without its input record": _INPUT_STRUCTURE,
-    "merged: input record twice": _INPUT_STRUCTURE,
-    "merged: a record between an input record and the next run_meta": _INPUT_STRUCTURE,
-    "merged: a record after the last input record": _INPUT_STRUCTURE,
-    "merged: input index starts at 1": _INPUT_INDEX,
-    "merged: input index repeated": _INPUT_INDEX,
-    "merged: input index skips one": _INPUT_INDEX,
-    "merged: input rank differs from its run_meta": _INPUT_RANK,
-    "merged: input rank given for a run_meta of unknown rank": _INPUT_RANK,
-    "unknown exit reason in an input record in a 1.1 file": _INPUT_EXIT_REASON,
-}
+EXPECTED_FAILURES = {}  # none at present
 
 
 # ---------------------------------------------------------------------------------------

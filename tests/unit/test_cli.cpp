@@ -42,6 +42,19 @@ TEST(Cli, VersionAndHelp)
     }
 }
 
+// Every option a verb accepts is in its --help.
+TEST(Cli, EstimateHelpListsItsOutputOptions)
+{
+    auto h = run_flopmeter("estimate --help");
+    EXPECT_EQ(h.status, 0);
+    for (const char *opt : {"--json", "--csv", "--html FILE", "--use ID", "--gpu NAME"})
+        EXPECT_NE(h.out.find(opt), std::string::npos) << opt << " missing in\n" << h.out;
+    // and they are accepted
+    auto r = run_flopmeter("estimate --params 1e9 --tokens 2e10 --csv");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("kernel,grid_x,", 0), 0u) << r.out;
+}
+
 TEST(Cli, UsageErrorsAreOneLineAndExitTwo)
 {
     const char *cases[] = {"", "frobnicate", "dump", "dump --bogus x", "verify", "sign x",

@@ -4,6 +4,7 @@
 // `flopmeter export --perfetto` that synthesized jobs never show (an interval without
 // launches). The Perfetto timeline as a whole is checked by tests/perfetto/check_perfetto.py,
 // the HTML report in a browser by tests/html/check_html_report.py.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -13,11 +14,17 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "test_support.h"
+
+extern "C" {
+#include "report_csv.h"
+#include "flopmeter/version.h"
+}
 
 namespace {
 
@@ -186,7 +193,8 @@ struct Identity {
 // A small complete trace: RUN_META, one phase, one kernel signature named kernel_name, and
 // AGGREGATE records of fp32 work, one per [start, end) interval (in seconds) with flop each.
 void write_small_trace(const std::string &path, const Identity &id, const std::string &kernel_name,
-                       const std::vector<std::pair<double, double>> &intervals, double flop)
+                       const std::vector<std::pair<double, double>> &intervals, double flop,
+                       uint64_t records_dropped = 0)
 {
     fm_writer_options o;
     fm_writer_options_init(&o);
@@ -242,7 +250,7 @@ void write_small_trace(const std::string &path, const Identity &id, const std::s
         ASSERT_EQ(fm_writer_append(w, &a), FM_OK);
     }
     double end = intervals.empty() ? 1 : intervals.back().second;
-    fm_writer_final_info fi = {t0 + (uint64_t)(end * 1e9), FM_EXIT_NORMAL, 0};
+    fm_writer_final_info fi = {t0 + (uint64_t)(end * 1e9), FM_EXIT_NORMAL, records_dropped};
     ASSERT_EQ(fm_writer_close(w, &fi), FM_OK);
 }
 
@@ -346,9 +354,16 @@ TEST_F(Merge, RefusesTracesOfAnotherRunAndNamesEach)
     auto r = merge(out, {ranks_[0], other_run, ranks_[1], other_size, other_tool});
     EXPECT_EQ(r.status, 2);
     EXPECT_FALSE(exists(out)) << "a merge that was refused wrote " << out;
-    EXPECT_TRUE(contains(r.err, other_run + ": run id differs")) << r.err;
-    EXPECT_TRUE(contains(r.err, other_size + ": world size differs")) << r.err;
-    EXPECT_TRUE(contains(r.err, other_tool + ": tool version differs")) << r.err;
+    // each with both values, the input's first, then the first input's
+    EXPECT_TRUE(contains(r.err, other_run + ": run id differs from " + ranks_[0] +
+                                    ": 'synth-9' vs 'synth-1'\n"))
+        << r.err;
+    EXPECT_TRUE(contains(r.err, other_size + ": world size differs from " + ranks_[0] +
+                                    ": 8 vs 4\n"))
+        << r.err;
+    EXPECT_TRUE(contains(r.err, other_tool + ": tool version differs from " + ranks_[0] +
+                                    ": '0.0.1' vs '" FLOPMETER_VERSION "'\n"))
+        << r.err;
     EXPECT_TRUE(contains(r.err, "3 of 5 traces do not belong")) << r.err;
     EXPECT_TRUE(contains(r.err, "nothing written")) << r.err;
     EXPECT_FALSE(contains(r.err, ranks_[1])) << "names a trace that belongs: " << r.err;
@@ -445,6 +460,238 @@ TEST_F(Merge, MergedTraceCanBeSignedAndVerified)
     EXPECT_NE(v.status, 0) << v.out;
     auto rep = run_flopmeter("report --pubkey " + q(key + ".pub") + " " + q(out));
     EXPECT_EQ(rep.status, 0) << rep.err;
+}
+
+// Several fields differ: all are named, each with both values, in one line.
+TEST_F(Merge, MismatchNamesEveryDifferingField)
+{
+    std::string other = tmp_.path("other.fmtrace");
+    Identity id;
+    id.tool = "0.0.1";
+    id.run = "synth-7";
+    id.world_size = 2;
+    write_small_trace(other, id, "k", {{0, 1}}, 1e9);
+    auto r = merge(tmp_.path("merged.fmtrace"), {ranks_[0], other});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.err, other + ": run id differs from " + ranks_[0] +
+                                    ": 'synth-7' vs 'synth-1'; world size also differs: 2 vs "
+                                    "4; tool version also differs: '0.0.1' vs '" FLOPMETER_VERSION
+                                    "'\n"))
+        << r.err;
+}
+
+// The same trace twice would count its work twice: the same file under one name or two (a
+// directory and a file in it), or a copy (another file written by the same process).
+TEST_F(Merge, InputGivenTwiceIsRefused)
+{
+    std::string out = tmp_.path("merged.fmtrace");
+    auto r = merge(out, {ranks_[0], ranks_[1], ranks_[0]});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.err, "flopmeter: merge: " + ranks_[0] + " is given twice; nothing written\n");
+    EXPECT_FALSE(exists(out));
+
+    std::string again = job_ + "/../job/rank-00002.fmtrace";
+    r = merge(out, {job_, again});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.err, "merge: " + ranks_[2] + " and " + again + " are the same file"))
+        << r.err;
+    EXPECT_FALSE(exists(out));
+
+    std::string copy = tmp_.path("copy-of-rank-3.fmtrace");
+    fmtest::write_file(copy, fmtest::read_file(ranks_[3]));
+    r = merge(out, {job_, copy});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.err, "merge: " + ranks_[3] + " and " + copy +
+                                    " were written by the same process (host 'synth-node-00', "
+                                    "pid 4003, ranks 3 and 3); nothing written"))
+        << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(exists(out));
+}
+
+// Traces of unknown rank (-1) are told apart by host and pid alone.
+TEST(MergeIdentity, UnknownRanksAreComparedByHostAndPid)
+{
+    TempDir tmp;
+    std::string a = tmp.path("a.fmtrace"), b = tmp.path("b.fmtrace"), c = tmp.path("c.fmtrace"),
+                out = tmp.path("merged.fmtrace");
+    Identity id; // host "host", pid 7 for every small trace
+    id.world_size = 2;
+    id.rank = -1;
+    write_small_trace(a, id, "k", {{0, 1}}, 1e9);
+    write_small_trace(b, id, "k", {{0, 1}}, 1e9);
+    id.rank = 1;
+    write_small_trace(c, id, "k", {{0, 1}}, 1e9);
+    auto r = run_flopmeter("merge " + q(out) + " " + q(a) + " " + q(b));
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.err, a + " and " + b + " were written by the same process (host "
+                                                  "'host', pid 7, ranks -1 and -1)"))
+        << r.err;
+    r = run_flopmeter("merge " + q(out) + " " + q(c) + " " + q(a));
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.err, "ranks -1 and 1")) << r.err;
+    EXPECT_FALSE(exists(out));
+    // known, different ranks are different traces, whatever host and pid say
+    id.rank = 0;
+    std::string d = tmp.path("d.fmtrace");
+    write_small_trace(d, id, "k", {{0, 1}}, 1e9);
+    r = run_flopmeter("merge " + q(out) + " " + q(d) + " " + q(c));
+    EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// --allow-incomplete never waives --pubkey: a damaged or unfinished input has no signature
+// (signatures follow the final chunk), so it is refused, as the report refuses it.
+TEST_F(Merge, AllowIncompleteDoesNotWaiveTheSignature)
+{
+    std::string key = tmp_.path("k"), out = tmp_.path("merged.fmtrace");
+    ASSERT_EQ(run_flopmeter("keygen --out " + q(key)).status, 0);
+    std::string cut = damaged(); // cut from rank 1 before it was signed
+    for (int i : {0, 1})
+        ASSERT_EQ(run_flopmeter("sign --key " + q(key + ".key") + " " + q(ranks_[i])).status, 0);
+    auto r = merge(out, {ranks_[0], cut}, "--allow-incomplete --pubkey " + q(key + ".pub"));
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(contains(r.err, cut + ": no valid signature by the trusted key (" + cut +
+                                    ": truncated"))
+        << r.err;
+    EXPECT_FALSE(exists(out));
+    // a signed trace cut after its signature chunk keeps the signature: merged, marked
+    // incomplete
+    auto bytes = fmtest::read_file(ranks_[1]);
+    bytes.insert(bytes.end(), {'F', 'M', 'C', 'K'});
+    std::string appended = tmp_.path("appended-rank-00001.fmtrace");
+    fmtest::write_file(appended, bytes);
+    r = merge(out, {ranks_[0], appended}, "--allow-incomplete --pubkey " + q(key + ".pub"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto inputs = dump_records(out, "input");
+    ASSERT_EQ(inputs.size(), 2u);
+    EXPECT_EQ(field(inputs[1], "complete"), "0");
+    EXPECT_EQ(field(inputs[1], "signatures_valid"), "1");
+}
+
+// An input of a newer minor version may hold what this version cannot write into the merged
+// trace (a record kind, an enumeration value): refused as bad input (exit status 2), never
+// written changed (docs/trace-format.md, INPUT).
+TEST(MergeNewerMinor, ValuesThisVersionCannotWriteAreRefused)
+{
+    TempDir tmp;
+    fm_record m = {};
+    m.kind = FM_REC_RUN_META;
+    m.u.run_meta.tool_version = fm_str_c("9.9.9");
+    m.u.run_meta.run_id = fm_str_c("future");
+    m.u.run_meta.host = fm_str_c("host");
+    m.u.run_meta.rank = 0;
+    m.u.run_meta.local_rank = 0;
+    m.u.run_meta.world_size = 1;
+    const std::vector<uint8_t> meta = fmtest::stored_record(m);
+    // DEGRADATION: time 0, kind 10 (none in 1.1), api_result 0, launches 0, message ""
+    const std::vector<uint8_t> degradation = {FM_REC_DEGRADATION, 5, 0, 10, 0, 0, 0};
+    const std::vector<uint8_t> kind_99 = {99, 1, 0};
+    const unsigned newer = FM_FORMAT_MINOR + 1;
+    struct Case {
+        const char *name;
+        std::vector<uint8_t> bytes;
+        std::string words;
+    } cases[] = {
+        {"degradation", fmtest::hand_built_trace({meta, degradation}, 0, newer),
+         "a degradation record holds a value this version does not know (unknown "
+         "degradation; format 1." + std::to_string(newer) + ")"},
+        // FINAL: kind, length, end_unix_ns 0, then exit_reason
+        {"exit", fmtest::hand_built_trace({meta}, 0, newer, nullptr,
+                                          [](std::vector<uint8_t> &f) { f[3] = 9; }),
+         "a final record holds a value this version does not know (unknown exit reason"},
+        {"kind", fmtest::hand_built_trace({meta, kind_99}, 0, newer),
+         "holds records of kind 99, which this version does not know"},
+    };
+    for (const auto &c : cases) {
+        std::string in = tmp.path(std::string(c.name) + ".fmtrace"),
+                    out = tmp.path(std::string(c.name) + "-merged.fmtrace");
+        fmtest::write_file(in, c.bytes);
+        auto v = run_flopmeter("verify " + q(in)); // intact: a newer version may write them
+        EXPECT_EQ(v.status, 0) << c.name << ": " << v.out << v.err;
+        auto r = run_flopmeter("merge " + q(out) + " " + q(in));
+        EXPECT_EQ(r.status, 2) << c.name << ": " << r.err;
+        EXPECT_EQ(r.err.rfind("flopmeter: " + in + ": ", 0), 0u) << r.err;
+        EXPECT_TRUE(contains(r.err, c.words)) << c.name << ": " << r.err;
+        EXPECT_TRUE(contains(r.err, "merge it with a newer flopmeter")) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_FALSE(exists(out)) << c.name;
+    }
+}
+
+// Each input's dropped records come from its INPUT record, also for the last input, whose
+// records are followed by the merged file's own FINAL record (which says 0).
+TEST(MergeRecordsDropped, EachInputKeepsItsOwnCount)
+{
+    TempDir tmp;
+    std::string a = tmp.path("rank-0.fmtrace"), b = tmp.path("rank-1.fmtrace"),
+                out = tmp.path("merged.fmtrace");
+    Identity id;
+    id.world_size = 2;
+    id.rank = 0;
+    write_small_trace(a, id, "k", {{0, 1}}, 1e9, 3);
+    id.rank = 1;
+    write_small_trace(b, id, "k", {{0, 1}}, 1e9, 5);
+    ASSERT_EQ(run_flopmeter("merge " + q(out) + " " + q(a) + " " + q(b)).status, 0);
+    auto counts = [](const std::string &json) {
+        std::vector<std::string> v;
+        std::regex re("\"records_dropped\": ([0-9]+)");
+        for (std::sregex_iterator i(json.begin(), json.end(), re), e; i != e; ++i)
+            v.push_back((*i)[1]);
+        return v;
+    };
+    auto direct = run_flopmeter("report --json " + q(a) + " " + q(b));
+    auto merged = run_flopmeter("report --json " + q(out));
+    ASSERT_EQ(direct.status, 0) << direct.err;
+    ASSERT_EQ(merged.status, 0) << merged.err;
+    EXPECT_EQ(counts(direct.out), (std::vector<std::string>{"3", "5"}));
+    EXPECT_EQ(counts(merged.out), (std::vector<std::string>{"3", "5"}));
+}
+
+// A directory given as `job/` gives `job/rank.fmtrace`, not `job//rank.fmtrace`: the paths
+// are shown, and recorded in the merged trace's INPUT records.
+TEST_F(Merge, DirectoryWithTrailingSlashesGivesPlainPaths)
+{
+    std::string out = tmp_.path("merged.fmtrace");
+    ASSERT_EQ(merge(out, {job_ + "//"}).status, 0);
+    auto inputs = dump_records(out, "input");
+    ASSERT_EQ(inputs.size(), 4u);
+    for (size_t i = 0; i < inputs.size(); i++)
+        EXPECT_EQ(field(inputs[i], "path"), ranks_[i]);
+    auto v = run_flopmeter("verify " + q(job_ + "/"));
+    EXPECT_TRUE(contains(v.out, ranks_[0] + ": intact\n")) << v.out;
+}
+
+// verify reads directories like report, merge and export, and says of a merged trace how
+// many inputs it holds and how many of them were incomplete.
+TEST_F(Merge, VerifyTakesDirectoriesAndShowsIncompleteInputs)
+{
+    auto v = run_flopmeter("verify " + q(job_));
+    EXPECT_EQ(v.status, 0) << v.err;
+    for (const auto &rank : ranks_)
+        EXPECT_TRUE(contains(v.out, rank + ": intact\n")) << v.out;
+
+    std::string cut = damaged(), out = tmp_.path("merged.fmtrace");
+    v = run_flopmeter("verify " + q(job_) + " " + q(cut));
+    EXPECT_EQ(v.status, 2);
+    EXPECT_TRUE(contains(v.out, ranks_[3] + ": intact\n")) << v.out;
+    EXPECT_TRUE(contains(v.out, cut + ": NOT INTACT\n")) << v.out;
+    std::string empty = tmp_.path("empty");
+    ASSERT_EQ(system(("mkdir " + q(empty)).c_str()), 0);
+    v = run_flopmeter("verify " + q(empty));
+    EXPECT_EQ(v.status, 2);
+    EXPECT_EQ(v.err, "flopmeter: " + empty + ": a directory without *.fmtrace files\n");
+
+    ASSERT_EQ(merge(out, {ranks_[0], cut, ranks_[2]}, "--allow-incomplete").status, 0);
+    v = run_flopmeter("verify " + q(out));
+    EXPECT_EQ(v.status, 0) << v.err;
+    EXPECT_TRUE(contains(v.out, out + ": intact; merged from 3 inputs, 1 of them incomplete\n"))
+        << v.out;
+    v = run_flopmeter("verify --json " + q(out));
+    EXPECT_TRUE(contains(v.out, "\"inputs\": 3,")) << v.out;
+    EXPECT_TRUE(contains(v.out, "\"inputs_incomplete\": 1")) << v.out;
+    ASSERT_EQ(merge(tmp_.path("whole.fmtrace"), {job_}).status, 0);
+    v = run_flopmeter("verify " + q(tmp_.path("whole.fmtrace")));
+    EXPECT_TRUE(contains(v.out, ": intact; merged from 4 inputs\n")) << v.out;
 }
 
 TEST_F(Merge, MergedTraceIsNotMergedAgain)
@@ -623,6 +870,55 @@ TEST_F(ReportCsv, FlopColumnSumsToTheExecutedTotal)
     EXPECT_NEAR(flop, executed, 1e-9 * executed);
     EXPECT_NEAR(measured, executed_measured, 1e-9 * executed_measured);
     EXPECT_NEAR(share, 1.0, 1e-6);
+}
+
+// Renders the CSV with the address space limited to what the process uses plus 1 MiB: 0 when
+// that failed and wrote nothing, else why not.
+int csv_with_1_mib_to_spare(const rp_report *r)
+{
+    FILE *f = tmpfile();
+    unsigned long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    int have = statm && fscanf(statm, "%lu", &pages) == 1;
+    if (statm)
+        fclose(statm);
+    struct rlimit lim = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (1u << 20),
+                         RLIM_INFINITY};
+    if (!f || !have || setrlimit(RLIMIT_AS, &lim) != 0)
+        return 3;
+    if (rp_render_csv(r, f) != -1)
+        return 4;
+    return ftell(f) == 0 ? 0 : 5;
+}
+
+// Out of memory while writing the CSV is an error (the command exits 1), never a CSV that
+// looks complete: a header without rows reads as "nothing ran". In a child process whose
+// address space is limited to what it uses plus 1 MiB, a report of 4 million signatures
+// cannot have its rows ordered (16 MiB per array): nothing is written, and -1 returned.
+TEST(ReportCsvMemory, OutOfMemoryWritesNothingAndFails)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer reserves address space far beyond any such limit";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    GTEST_SKIP() << "AddressSanitizer reserves address space far beyond any such limit";
+#endif
+#endif
+    static rp_model m = {};
+    static rp_report r = {};
+    m.n_sigs = 4u << 20;
+    std::vector<uint32_t> order(m.n_sigs);
+    for (uint32_t i = 0; i < m.n_sigs; i++)
+        order[i] = i;
+    r.m = &m;
+    r.sig_order = order.data();
+    r.scale = 1;
+    FILE *all = tmpfile();
+    ASSERT_NE(all, nullptr);
+    EXPECT_EQ(rp_render_csv(&r, all), 0); // with memory: the header, no rows
+    EXPECT_GT(ftell(all), 0);
+    fclose(all);
+    EXPECT_EXIT(_exit(csv_with_1_mib_to_spare(&r)), ::testing::ExitedWithCode(0), "");
 }
 
 // ---- export --perfetto: an interval without launches ---------------------------------------

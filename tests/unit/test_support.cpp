@@ -12,7 +12,10 @@
 
 extern "C" {
 #include "bytes.h"
+#include "chunk.h"
+#include "record_codec.h"
 #include "flopmeter/trace_format.h"
+#include "flopmeter/trace_totals.h"
 }
 
 namespace fmtest {
@@ -171,6 +174,89 @@ uint64_t write_sample_trace(const std::string &path, uint32_t chunk_target)
     fm_writer_final_info fi = {1767225601000000000ull, FM_EXIT_NORMAL, 0};
     EXPECT_EQ(fm_writer_close(w, &fi), FM_OK);
     return st.records;
+}
+
+std::vector<uint8_t> stored_record(const fm_record &r)
+{
+    fm_bytebuf body, out;
+    fm_bytebuf_init(&body, 0);
+    fm_bytebuf_init(&out, 0);
+    const char *why = "";
+    EXPECT_EQ(fm_record_encode(&r, &body, &out, &why), FM_OK) << why;
+    std::vector<uint8_t> bytes(out.data, out.data + out.len);
+    fm_bytebuf_free(&body);
+    fm_bytebuf_free(&out);
+    return bytes;
+}
+
+// The sums of the AGGREGATE records among stored records, read as a newer minor version's
+// reader would (so that records no writer would write pass).
+static void add_totals(const std::vector<std::vector<uint8_t>> &records, fm_totals *totals)
+{
+    fm_bytebuf arena;
+    fm_bytebuf_init(&arena, FM_MAX_ARRAY_BYTES);
+    for (const auto &b : records) {
+        fm_dec d = {b.data(), b.data() + b.size(), 0};
+        fm_record rec;
+        const char *why = "";
+        if (fm_record_decode(&d, 0xffff, &arena, &rec, &why) == FM_OK &&
+            rec.kind == FM_REC_AGGREGATE)
+            fm_totals_add_aggregate(totals, &rec.u.aggregate);
+    }
+    fm_bytebuf_free(&arena);
+}
+
+// Appends one chunk of the payload and moves prev on to its hash.
+static void add_chunk(std::vector<uint8_t> &out, uint32_t type, uint64_t seq, uint8_t prev[32],
+                      const std::vector<uint8_t> &payload, uint32_t records)
+{
+    fm_chunk_builder cb;
+    fm_chunk_builder_init(&cb, 6);
+    EXPECT_EQ(fm_chunk_build(&cb, type, seq, prev, payload.data(), payload.size(), records),
+              FM_OK);
+    out.insert(out.end(), cb.out.data, cb.out.data + cb.out.len);
+    fm_sha256_2(cb.out.data, cb.out.len, nullptr, 0, prev);
+    fm_chunk_builder_free(&cb);
+}
+
+std::vector<uint8_t> hand_built_trace(const std::vector<std::vector<uint8_t>> &records,
+                                      uint64_t flags, unsigned minor,
+                                      const std::function<void(fm_rec_final &)> &falsify,
+                                      const std::function<void(std::vector<uint8_t> &)> &patch_final)
+{
+    fm_file_header fh = {};
+    fh.major = FM_FORMAT_MAJOR;
+    fh.minor = minor;
+    fh.header_size = FM_FILE_HEADER_SIZE;
+    fh.flags = flags;
+    uint8_t hdr[FM_FILE_HEADER_SIZE];
+    fm_file_header_pack(&fh, hdr);
+    std::vector<uint8_t> out(hdr, hdr + sizeof hdr), payload;
+    uint8_t prev[32];
+    fm_sha256_2(hdr, sizeof hdr, nullptr, 0, prev);
+    for (const auto &b : records)
+        payload.insert(payload.end(), b.begin(), b.end());
+    add_chunk(out, FM_CHUNK_RECORDS, 0, prev, payload, (uint32_t)records.size());
+
+    fm_totals totals;
+    fm_totals_init(&totals);
+    add_totals(records, &totals);
+    fm_class_flop classes[256];
+    fm_record f = {};
+    f.kind = FM_REC_FINAL;
+    f.u.final.chunk_count = 1;
+    f.u.final.record_count = records.size();
+    f.u.final.launches_total = totals.launches;
+    f.u.final.n_classes = fm_totals_classes(&totals, classes);
+    f.u.final.classes = classes;
+    memcpy(f.u.final.chain_head, prev, 32);
+    if (falsify)
+        falsify(f.u.final);
+    std::vector<uint8_t> final_record = stored_record(f);
+    if (patch_final)
+        patch_final(final_record);
+    add_chunk(out, FM_CHUNK_FINAL, 1, prev, final_record, 1);
+    return out;
 }
 
 ReadResult read_all(const std::vector<uint8_t> &bytes)

@@ -36,55 +36,10 @@ Bytes build(std::vector<fm_record> recs,
 {
     if (with_meta)
         recs.insert(recs.begin(), run_meta());
-    fm_file_header fh = {};
-    fh.major = FM_FORMAT_MAJOR;
-    fh.minor = FM_FORMAT_MINOR;
-    fh.header_size = FM_FILE_HEADER_SIZE;
-    uint8_t hdr[FM_FILE_HEADER_SIZE];
-    fm_file_header_pack(&fh, hdr);
-    Bytes out(hdr, hdr + sizeof hdr);
-    uint8_t prev[32];
-    fm_sha256_2(hdr, sizeof hdr, nullptr, 0, prev);
-
-    fm_bytebuf body, payload;
-    fm_bytebuf_init(&body, 0);
-    fm_bytebuf_init(&payload, 0);
-    fm_totals totals;
-    fm_totals_init(&totals);
-    for (const auto &r : recs) {
-        const char *why;
-        EXPECT_EQ(fm_record_encode(&r, &body, &payload, &why), FM_OK) << why;
-        if (r.kind == FM_REC_AGGREGATE)
-            fm_totals_add_aggregate(&totals, &r.u.aggregate);
-    }
-    fm_chunk_builder cb;
-    fm_chunk_builder_init(&cb, 6);
-    EXPECT_EQ(fm_chunk_build(&cb, FM_CHUNK_RECORDS, 0, prev, payload.data, payload.len,
-                             (uint32_t)recs.size()),
-              FM_OK);
-    out.insert(out.end(), cb.out.data, cb.out.data + cb.out.len);
-    fm_sha256_2(cb.out.data, cb.out.len, nullptr, 0, prev);
-
-    fm_class_flop classes[256];
-    fm_record f = {};
-    f.kind = FM_REC_FINAL;
-    f.u.final.chunk_count = 1;
-    f.u.final.record_count = recs.size();
-    f.u.final.launches_total = totals.launches;
-    f.u.final.n_classes = fm_totals_classes(&totals, classes);
-    f.u.final.classes = classes;
-    memcpy(f.u.final.chain_head, prev, 32);
-    if (falsify)
-        falsify(f.u.final);
-    payload.len = 0;
-    const char *why;
-    EXPECT_EQ(fm_record_encode(&f, &body, &payload, &why), FM_OK);
-    EXPECT_EQ(fm_chunk_build(&cb, FM_CHUNK_FINAL, 1, prev, payload.data, payload.len, 1), FM_OK);
-    out.insert(out.end(), cb.out.data, cb.out.data + cb.out.len);
-    fm_chunk_builder_free(&cb);
-    fm_bytebuf_free(&body);
-    fm_bytebuf_free(&payload);
-    return out;
+    std::vector<Bytes> stored;
+    for (const auto &r : recs)
+        stored.push_back(fmtest::stored_record(r));
+    return fmtest::hand_built_trace(stored, 0, FM_FORMAT_MINOR, falsify);
 }
 
 fm_verify_result verify(const Bytes &b)
@@ -202,6 +157,135 @@ TEST(Verify, FinalRecordMustAgreeWithTheTrace)
                              f.classes = more; // one ulp off is still a different total
                          }),
                    FM_E_CORRUPT, "operation totals");
+}
+
+// ---- merged traces: each input runs from its RUN_META to one INPUT record (format 1.1) ----
+
+fm_record meta_of_rank(int64_t rank)
+{
+    fm_record r = run_meta();
+    r.u.run_meta.rank = rank;
+    return r;
+}
+
+fm_record input(uint64_t index, int64_t rank, uint64_t complete = 1,
+                uint64_t exit_reason = FM_EXIT_NORMAL)
+{
+    fm_record r = {};
+    r.kind = FM_REC_INPUT;
+    r.u.input.index = index;
+    r.u.input.path = fm_str_c("rank.fmtrace");
+    r.u.input.complete = complete;
+    r.u.input.rank = rank;
+    r.u.input.exit_reason = exit_reason;
+    return r;
+}
+
+// A merged trace (file flag merged) of exactly these records, in format 1.<minor>.
+Bytes merged(const std::vector<fm_record> &recs, unsigned minor = FM_FORMAT_MINOR)
+{
+    std::vector<Bytes> stored;
+    for (const auto &r : recs)
+        stored.push_back(fmtest::stored_record(r));
+    return fmtest::hand_built_trace(stored, FM_FILE_FLAG_MERGED, minor);
+}
+
+TEST(VerifyMerged, InputsEachClosedByTheirInputRecordAreIntact)
+{
+    auto res = verify(merged({meta_of_rank(0), str(1, "k"), sig(1, 1), agg(1), input(0, 0),
+                              meta_of_rank(1), agg(1), input(1, 1, 0), meta_of_rank(-1),
+                              input(2, -1)}));
+    EXPECT_EQ(res.status, FM_OK) << res.message;
+    EXPECT_EQ(res.inputs, 3u);
+    EXPECT_EQ(res.inputs_incomplete, 1u);
+    EXPECT_EQ(res.launches, 6u);
+}
+
+TEST(VerifyMerged, EveryInputEndsWithOneInputRecord)
+{
+    // no input records at all: the second RUN_META opens an input while the first is open
+    expect_problem(merged({meta_of_rank(0), meta_of_rank(1)}), FM_E_CORRUPT,
+                   "run_meta record of input 1 before the input record that ends input 0");
+    // the same in a newer minor version's file: the structure is 1.1's and stays
+    expect_problem(merged({meta_of_rank(0), meta_of_rank(1)}, FM_FORMAT_MINOR + 1),
+                   FM_E_CORRUPT, "before the input record that ends input 0");
+    // the last input open when FINAL comes
+    expect_problem(merged({meta_of_rank(0), input(0, 0), meta_of_rank(1)}), FM_E_CORRUPT,
+                   "input 1 of the merged trace does not end with an input record");
+    // an INPUT record without an input open
+    expect_problem(merged({meta_of_rank(0), input(0, 0), input(1, 0)}), FM_E_CORRUPT,
+                   "an input record without a run_meta record opening its input");
+    // records between one input's INPUT record and the next RUN_META, or after the last
+    expect_problem(merged({meta_of_rank(0), input(0, 0), str(1, "k"), meta_of_rank(1),
+                           input(1, 1)}),
+                   FM_E_CORRUPT, "a string record outside the inputs of the merged trace");
+    expect_problem(merged({meta_of_rank(0), input(0, 0), str(1, "k")}), FM_E_CORRUPT,
+                   "outside the inputs");
+}
+
+TEST(VerifyMerged, InputIndexCountsTheInputRecordsBeforeIt)
+{
+    expect_problem(merged({meta_of_rank(0), input(1, 0)}), FM_E_CORRUPT,
+                   "input record with index 1, but 0 input records precede it");
+    expect_problem(merged({meta_of_rank(0), input(0, 0), meta_of_rank(1), input(0, 1)}),
+                   FM_E_CORRUPT, "index 0, but 1 input records precede it");
+    expect_problem(merged({meta_of_rank(0), input(0, 0), meta_of_rank(1), input(2, 1)}),
+                   FM_E_CORRUPT, "index 2, but 1 input records precede it");
+}
+
+TEST(VerifyMerged, InputRankIsTheRankOfItsRunMeta)
+{
+    expect_problem(merged({meta_of_rank(0), input(0, 1)}), FM_E_CORRUPT,
+                   "input record of input 0 gives rank 1, its run_meta record 0");
+    expect_problem(merged({meta_of_rank(-1), input(0, 0)}), FM_E_CORRUPT,
+                   "gives rank 0, its run_meta record -1");
+}
+
+// Messages name the file and the position, as the reader's do.
+TEST(VerifyMerged, MessagesNameFileAndOffset)
+{
+    auto res = verify(merged({meta_of_rank(0), input(1, 0)}));
+    std::string msg = res.message;
+    EXPECT_EQ(msg.rfind("mem: chunk 0: ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("(byte offset 64)"), std::string::npos) << msg;
+    EXPECT_EQ(res.offset, 64u);
+}
+
+// The INPUT record's exit reason is an enumeration like FINAL's: unknown values are damage in
+// a file of this version, shown as unknown in a newer minor version's file.
+TEST(VerifyMerged, UnknownInputExitReasonOnlyInNewerMinorVersions)
+{
+    fm_record in = input(0, 0, 1, FM_EXIT_TOOL);
+    Bytes stored = fmtest::stored_record(in);
+    ASSERT_EQ(stored[stored.size() - 2], FM_EXIT_TOOL); // exit_reason, then records_dropped 0
+    stored[stored.size() - 2] = FM_EXIT_TOOL + 1;
+    const char *why = "";
+    in.u.input.exit_reason = FM_EXIT_TOOL + 1;
+    EXPECT_NE(fm_record_check(&in, 1, &why), FM_OK); // no writer of this version writes it
+    for (unsigned minor : {FM_FORMAT_MINOR, FM_FORMAT_MINOR + 1}) {
+        auto res = verify(fmtest::hand_built_trace(
+            {fmtest::stored_record(meta_of_rank(0)), stored}, FM_FILE_FLAG_MERGED, minor));
+        if (minor == FM_FORMAT_MINOR) {
+            EXPECT_EQ(res.status, FM_E_CORRUPT) << res.message;
+            EXPECT_NE(std::string(res.message).find("unknown exit reason"), std::string::npos)
+                << res.message;
+        } else {
+            EXPECT_EQ(res.status, FM_OK) << res.message;
+        }
+    }
+}
+
+// 1.0 had no INPUT record: in a 1.0 file kind 15 is an unknown kind, hence damage, and a
+// merged 1.0 trace is one RUN_META per input with nothing marking where an input ends.
+TEST(VerifyMerged, FormatOneZeroHasNoInputRecords)
+{
+    auto res = verify(merged({meta_of_rank(0), input(0, 0)}, 0));
+    EXPECT_EQ(res.status, FM_E_CORRUPT) << res.message;
+    EXPECT_NE(std::string(res.message).find("unknown record kind"), std::string::npos)
+        << res.message;
+    res = verify(merged({meta_of_rank(0), str(1, "k"), meta_of_rank(1)}, 0));
+    EXPECT_EQ(res.status, FM_OK) << res.message;
+    EXPECT_EQ(res.inputs, 0u);
 }
 
 } // namespace

@@ -1,0 +1,981 @@
+// test_collector.cpp - the collector (hook_core.c) end to end, driven through FakeCuptiStream,
+// the test double of the CUPTI callback stream: launches on several threads in nested phases,
+// execution records delivered by a buffer thread, graph kernels, devices, declarations, steps
+// and degradations; then `flopmeter verify` on the trace and the trace read back.
+//
+// The collector is one per process and starts once: every scenario runs in a forked child
+// (run_in_child), and the parent checks what the child left behind.
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fake_cupti_stream.h"
+#include "hook_test_support.h"
+
+extern "C" {
+#include "hook_phases.h"
+#include "flopmeter/trace_status.h"
+}
+
+namespace {
+
+using namespace hooktest;
+
+// ---- the scenario, written once, run in the child and tallied in the parent ----------------
+
+enum KernelId { GEMM, LAYERNORM, ATTENTION, REDUCE, N_KERNELS };
+
+const FakeCuptiStream::Kernel kKernels[N_KERNELS] = {
+    {0x7f1200001000ull, "_Z4gemmPKfS0_Pfiiif", {8, 8, 8, 4, 4, 4, 4}},
+    {0x7f1200002000ull, "_Z9layernormPKfPfif", {8, 8, 4, 4}},
+    {0x7f1200003000ull, "_Z9attention7QKVArgsf", {32, 4}},
+    {0x7f1200004000ull, "_Z6reducePKfPfm", {8, 8, 8}},
+};
+
+// Device memory the fake program allocated: launches take their pointers from here.
+const uint64_t kRegionBase = 0x7f3000000000ull, kRegionSize = 16ull << 20;
+const int kRegions = 8;
+
+uint64_t buffer(uint64_t step, int arg)
+{
+    uint64_t region = kRegionBase + (uint64_t)((step + (uint64_t)arg) % kRegions) * (1ull << 30);
+    return region + (step * 4096 + (uint64_t)arg * 64) % (kRegionSize - 64);
+}
+
+struct LaunchShape {
+    uint32_t grid[3], block[3];
+    uint32_t shared;
+};
+
+// Variants: scalar arguments (and for gemm the grid) that make different work.
+LaunchShape shape_of(KernelId k, int variant)
+{
+    switch (k) {
+    case GEMM:
+        return variant == 2 ? LaunchShape{{128, 1, 1}, {256, 1, 1}, 0}
+                            : LaunchShape{{64, 1, 1}, {256, 1, 1}, 0};
+    case LAYERNORM: return {{32, 1, 1}, {1024, 1, 1}, 0};
+    case ATTENTION: return {{16, 8, 1}, {128, 1, 1}, 49152};
+    default: return {{4, 1, 1}, {512, 1, 1}, 4096};
+    }
+}
+
+template <class T> void put(std::vector<std::vector<uint8_t>> &args, const T &v)
+{
+    std::vector<uint8_t> b(sizeof v);
+    memcpy(b.data(), &v, sizeof v);
+    args.push_back(b);
+}
+
+std::vector<std::vector<uint8_t>> args_of(KernelId k, int variant, uint64_t step)
+{
+    std::vector<std::vector<uint8_t>> a;
+    switch (k) {
+    case GEMM:
+        put(a, buffer(step, 0));
+        put(a, buffer(step, 1));
+        put(a, buffer(step, 2));
+        put(a, (int32_t)1024);
+        put(a, (int32_t)(variant == 2 ? 4096 : 1024));
+        put(a, (int32_t)768);
+        put(a, variant == 1 ? 0.5f : 1.0f);
+        break;
+    case LAYERNORM:
+        put(a, buffer(step, 0));
+        put(a, buffer(step, 3));
+        put(a, (int32_t)4096);
+        put(a, 1e-5f);
+        break;
+    case ATTENTION: {
+        struct {
+            uint64_t q, k, v;
+            int32_t seq, heads;
+        } qkv = {buffer(step, 0), buffer(step, 1), buffer(step, 2), variant ? 1024 : 512, 16};
+        put(a, qkv);
+        put(a, 0.125f);
+        break;
+    }
+    default:
+        put(a, buffer(step, 5));
+        put(a, buffer(step, 6));
+        put(a, (uint64_t)(1000 * (variant + 1))); // an 8-byte scalar: a value, not a pointer
+        break;
+    }
+    return a;
+}
+
+uint64_t duration_of(KernelId k, int variant, uint64_t step)
+{
+    return 1000 * (uint64_t)(k + 1) + (step % 13) * 7 + (uint64_t)variant;
+}
+
+const char *const kGraphNames[2] = {"graph_gemm_kernel", "graph_copy_kernel"};
+const LaunchShape kGraphShapes[2] = {{{8, 1, 1}, {256, 1, 1}, 0}, {{1, 1, 1}, {32, 1, 1}, 0}};
+const uint64_t kGraphDurations[2] = {5000, 700};
+
+// What the scenario should produce, tallied without running it.
+struct Expected {
+    // group: name and shape; variants inside a group are separate signatures
+    std::map<std::string, std::map<int, uint64_t>> launches_by_group_variant;
+    std::map<std::string, uint64_t> busy_by_group;
+    std::map<std::pair<std::string, std::string>, uint64_t> launches_by_group_phase;
+    std::map<std::string, uint64_t> launches_by_phase, busy_by_phase;
+    std::map<std::string, double> tokens_by_phase, steps_by_phase;
+    std::map<std::string, uint64_t> pushes, pops;
+    struct Decl {
+        std::string key, text, phase;
+        double value;
+    };
+    std::vector<Decl> declarations;
+    uint64_t launches = 0;
+};
+
+std::string group_key(const std::string &name, const uint64_t grid[3], const uint64_t block[3],
+                      uint64_t shared)
+{
+    std::string g = name;
+    for (int i = 0; i < 3; i++)
+        g += "|" + std::to_string(grid[i]);
+    for (int i = 0; i < 3; i++)
+        g += "|" + std::to_string(block[i]);
+    return g + "|" + std::to_string(shared);
+}
+
+std::string group_key(const std::string &name, const LaunchShape &s)
+{
+    uint64_t g[3] = {s.grid[0], s.grid[1], s.grid[2]}, b[3] = {s.block[0], s.block[1], s.block[2]};
+    return group_key(name, g, b, s.shared);
+}
+
+// One thread's part of the scenario. With a stream it drives the collector; without one it
+// only tallies into *expected.
+class Script {
+  public:
+    Script(FakeCuptiStream *stream, Expected *expected) : s_(stream), e_(expected) {}
+
+    void push(const std::string &name, int category = -1)
+    {
+        if (s_)
+            fm_hook_phase_push(name.c_str(), category);
+        else
+            e_->pushes[name]++;
+        stack_.push_back(name);
+    }
+    void pop()
+    {
+        if (s_)
+            fm_hook_phase_pop();
+        else
+            e_->pops[stack_.back()]++;
+        stack_.pop_back();
+    }
+    void launch(KernelId k, int variant, uint64_t step)
+    {
+        LaunchShape sh = shape_of(k, variant);
+        uint64_t dur = duration_of(k, variant, step);
+        if (s_) {
+            s_->launch(kKernels[k], sh.grid, sh.block, sh.shared, 0, args_of(k, variant, step),
+                       dur);
+            return;
+        }
+        std::string g = group_key(kKernels[k].name, sh);
+        e_->launches_by_group_variant[g][variant]++;
+        e_->busy_by_group[g] += dur;
+        e_->launches_by_group_phase[{g, phase()}]++;
+        e_->launches_by_phase[phase()]++;
+        e_->busy_by_phase[phase()] += dur;
+        e_->launches++;
+    }
+    void graph_kernel(int which)
+    {
+        const LaunchShape &sh = kGraphShapes[which];
+        if (s_) {
+            s_->graph_kernel_executed(kGraphNames[which], sh.grid, sh.block, sh.shared, 0,
+                                      kGraphDurations[which]);
+            return;
+        }
+        std::string g = group_key(kGraphNames[which], sh);
+        e_->launches_by_group_variant[g][0]++;
+        e_->busy_by_group[g] += kGraphDurations[which];
+        e_->launches_by_group_phase[{g, ""}]++; // a graph runs in no thread's phase
+        e_->launches_by_phase[""]++;
+        e_->busy_by_phase[""] += kGraphDurations[which];
+        e_->launches++;
+    }
+    void step(double tokens)
+    {
+        if (s_) {
+            fm_hook_step(tokens);
+            return;
+        }
+        e_->tokens_by_phase[phase()] += tokens;
+        e_->steps_by_phase[phase()] += 1;
+    }
+    void declare(const std::string &key, double value, const char *text)
+    {
+        if (s_)
+            fm_hook_declare(key.c_str(), value, text);
+        else
+            e_->declarations.push_back({key, text ? text : "", phase(), value});
+    }
+    std::string phase() const { return stack_.empty() ? "" : stack_.back(); }
+
+  private:
+    FakeCuptiStream *s_;
+    Expected *e_;
+    std::vector<std::string> stack_;
+};
+
+// Phases per step, launches per micro-batch: about 2000 phase events in all, fewer than the
+// event buffer holds, so that none can be dropped however the flushes fall.
+const uint64_t kSteps = 300, kMicroBatches = 10, kEvals = 100, kLoose = 2000, kGraphRuns = 300;
+
+// The training loop's thread: forward in pretraining, recomputation nested inside it.
+void trainer(Script &s)
+{
+    for (uint64_t st = 0; st < kSteps; st++) {
+        s.push("pretraining");
+        if (st == 0)
+            s.declare("model.parameters", 7e9, nullptr);
+        for (uint64_t mb = 0; mb < kMicroBatches; mb++) {
+            uint64_t i = st * kMicroBatches + mb;
+            for (int k = 0; k < 3; k++)
+                s.launch(GEMM, 0, i + (uint64_t)k);
+            s.launch(LAYERNORM, 0, i);
+            s.launch(LAYERNORM, 0, i + 1);
+            s.launch(ATTENTION, 0, i);
+        }
+        s.push("recompute");
+        for (uint64_t mb = 0; mb < kMicroBatches; mb++)
+            s.launch(GEMM, 1, st * kMicroBatches + mb);
+        s.pop();
+        s.step(2048);
+        s.pop();
+    }
+    s.declare("run.note", 1, "driven by the fake CUPTI stream");
+}
+
+// Autograd's own thread: the backward pass in a custom phase.
+void backward(Script &s)
+{
+    for (uint64_t st = 0; st < kSteps; st++) {
+        s.push("backward-pass");
+        for (uint64_t mb = 0; mb < kMicroBatches; mb++) {
+            uint64_t i = st * kMicroBatches + mb;
+            s.launch(GEMM, 2, i);
+            s.launch(GEMM, 2, i + 7);
+            s.launch(REDUCE, (int)(i % 3), i);
+        }
+        s.pop();
+    }
+}
+
+// An evaluation thread, with a phase of an explicit category at the end.
+void evaluator(Script &s)
+{
+    for (uint64_t e = 0; e < kEvals; e++) {
+        s.push("evaluation");
+        for (uint64_t b = 0; b < 10; b++) {
+            s.launch(ATTENTION, 1, e * 10 + b);
+            s.launch(ATTENTION, 1, e * 10 + b + 3);
+            s.launch(LAYERNORM, 0, e * 10 + b);
+        }
+        if (e < 5)
+            s.step(512);
+        s.pop();
+    }
+    s.push("holdout", FM_PHASE_EVALUATION);
+    s.launch(REDUCE, 0, 0);
+    s.declare("eval.loss", 2.25, nullptr);
+    s.pop();
+}
+
+// Work outside any phase.
+void loose(Script &s)
+{
+    for (uint64_t i = 0; i < kLoose; i++) {
+        s.launch(LAYERNORM, 0, i);
+        s.launch(GEMM, 2, i);
+    }
+}
+
+// CUDA graphs replayed: their kernels are seen only as executions.
+void graphs(Script &s)
+{
+    for (uint64_t i = 0; i < kGraphRuns; i++) {
+        s.graph_kernel(0);
+        s.graph_kernel(1);
+    }
+}
+
+const std::vector<void (*)(Script &)> kThreads = {trainer, backward, evaluator, loose, graphs};
+
+Expected tally()
+{
+    Expected e;
+    for (auto fn : kThreads) {
+        Script s(nullptr, &e);
+        fn(s);
+    }
+    return e;
+}
+
+const uint8_t kUuid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+// The child: the whole scenario against the real collector. Returns 0, or where it failed.
+int run_scenario(const std::string &out_dir)
+{
+    reset_hook_environment();
+    setenv("FLOPMETER_OUTPUT_DIR", out_dir.c_str(), 1);
+    setenv("FLOPMETER_RUN_ID", "e2e-run", 1);
+    setenv("FLOPMETER_INTERVAL_MS", "10", 1); // many flushes while the threads run
+    setenv("FLOPMETER_FLUSH_MS", "10", 1);
+    setenv("FLOPMETER_MAX_SIGNATURES", "4096", 1);
+    setenv("RANK", "3", 1);
+    setenv("LOCAL_RANK", "1", 1);
+    setenv("WORLD_SIZE", "8", 1);
+    fm_hook_versions v = {13000, 12090, 130001};
+    if (fm_hook_start(&v) != 0)
+        return 10;
+    if (fm_hook_state() != FM_HOOK_RUNNING || fm_hook_start(&v) != 0) // a second start: running
+        return 11;
+    FakeCuptiStream stream;
+    stream.context_created(0, "Fake GPU 80GB", kUuid, "GH100", 9, 0, 132, 85899345920ull,
+                           "0000:17:00.0");
+    for (int r = 0; r < kRegions; r++)
+        stream.mem_alloc(kRegionBase + (uint64_t)r * (1ull << 30), kRegionSize);
+    stream.start_buffer_thread(1);
+    std::vector<std::thread> ts;
+    for (auto fn : kThreads)
+        ts.emplace_back([&stream, fn] {
+            Script s(&stream, nullptr);
+            fn(s);
+        });
+    // a problem, reported three times from another thread: three records, one line
+    std::thread problems([] {
+        for (int i = 0; i < 3; i++)
+            fm_hook_degrade(FM_DEGRADE_COUNTERS_BUSY, 7, 0, "hardware counters are busy (%s)",
+                            "fake");
+    });
+    for (auto &t : ts)
+        t.join();
+    problems.join();
+    stream.stop_buffer_thread(); // the rest of the execution records, as at exit
+    fm_hook_stats st;
+    fm_hook_get_stats(&st);
+    if (st.launches != tally().launches || st.dropped_signatures || st.dropped_pairs)
+        return 12;
+    fm_hook_stop(FM_EXIT_TOOL);
+    if (fm_hook_state() != FM_HOOK_STOPPED || !*fm_hook_trace_path())
+        return 13;
+    fm_hook_stop(FM_EXIT_NORMAL); // again: nothing happens
+    return 0;
+}
+
+std::string only_trace(const std::string &dir)
+{
+    auto traces = traces_under(dir);
+    EXPECT_EQ(traces.size(), 1u);
+    return traces.empty() ? "" : traces[0];
+}
+
+TEST(HookCollector, EndToEndThroughFakeCuptiStream)
+{
+    TempDir tmp;
+    std::string out = tmp.path("traces"), err = tmp.path("stderr");
+    int status = run_in_child([&] { return run_scenario(out); }, err);
+    std::string errtext = read_text(err);
+    ASSERT_EQ(describe_status(status), "exit 0") << errtext;
+    Expected want = tally();
+
+    // stderr: where the trace goes, and the problem once
+    EXPECT_EQ(lines_with(errtext, "flopmeter: measuring into ").size(), 1u) << errtext;
+    EXPECT_EQ(lines_with(errtext, "hardware counters are busy").size(), 1u) << errtext;
+    EXPECT_EQ(split_lines(errtext).size(), 2u) << errtext;
+
+    std::string path = only_trace(out);
+    ASSERT_FALSE(path.empty());
+    EXPECT_NE(path.find("/e2e-run/"), std::string::npos) << path;
+    EXPECT_NE(path.find("-r00003-p"), std::string::npos) << path;
+    ProcResult v = flopmeter_verify(path);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+
+    Trace t = read_trace(path);
+    ASSERT_EQ(t.status, FM_END) << t.error;
+    ASSERT_TRUE(t.final_seen);
+    EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_TOOL);
+    EXPECT_EQ(t.records_dropped, 0u);
+    EXPECT_EQ(t.run_meta.run_id, "e2e-run");
+    EXPECT_EQ(t.run_meta.rank, 3);
+    EXPECT_EQ(t.run_meta.local_rank, 1);
+    EXPECT_EQ(t.run_meta.world_size, 8u);
+    EXPECT_EQ(t.run_meta.cuda_driver, 13000u);
+    EXPECT_EQ(t.run_meta.cuda_runtime, 12090u);
+    EXPECT_EQ(t.run_meta.cupti, 130001u);
+    EXPECT_EQ(t.run_meta.config["interval_ms"], "10");
+    EXPECT_EQ(t.run_meta.config["max_signatures"], "4096");
+
+    // the device
+    ASSERT_EQ(t.devices.size(), 1u);
+    EXPECT_EQ(t.devices[0].name, "Fake GPU 80GB");
+    EXPECT_EQ(t.devices[0].chip, "GH100");
+    EXPECT_EQ(t.devices[0].cc_major, 9u);
+    EXPECT_EQ(t.devices[0].sm_count, 132u);
+    EXPECT_EQ(t.devices[0].memory_bytes, 85899345920ull);
+    EXPECT_EQ(t.devices[0].pci_bus_id, "0000:17:00.0");
+    EXPECT_EQ(memcmp(t.devices[0].uuid, kUuid, 16), 0);
+
+    // phases, with their categories
+    std::map<std::string, uint64_t> categories;
+    for (auto &p : t.phases)
+        categories[p.second.name] = p.second.category;
+    std::map<std::string, uint64_t> want_categories = {
+        {"pretraining", FM_PHASE_PRETRAINING}, {"recompute", FM_PHASE_RECOMPUTATION},
+        {"backward-pass", FM_PHASE_CUSTOM},    {"evaluation", FM_PHASE_EVALUATION},
+        {"holdout", FM_PHASE_EVALUATION}};
+    EXPECT_EQ(categories, want_categories);
+    EXPECT_EQ(t.phases.size(), want_categories.size()); // each defined once
+
+    // phase events: as many as pushed and popped, properly nested on each thread
+    std::map<std::string, uint64_t> pushes, pops;
+    std::map<uint64_t, std::vector<uint64_t>> stacks; // per thread id
+    std::set<uint64_t> threads_with_phases;
+    for (auto &e : t.phase_events) {
+        std::string name = t.phase_name(e.phase);
+        ASSERT_FALSE(name.empty()) << "an event names an undefined phase " << e.phase;
+        threads_with_phases.insert(e.thread_id);
+        auto &stack = stacks[e.thread_id];
+        if (e.action == FM_PHASE_PUSH) {
+            pushes[name]++;
+            stack.push_back(e.phase);
+        } else {
+            ASSERT_EQ(e.action, (uint64_t)FM_PHASE_POP);
+            pops[name]++;
+            ASSERT_FALSE(stack.empty()) << "a pop without its push";
+            ASSERT_EQ(stack.back(), e.phase) << "pops out of order on thread " << e.thread_id;
+            stack.pop_back();
+        }
+    }
+    EXPECT_EQ(pushes, want.pushes);
+    EXPECT_EQ(pops, want.pops);
+    for (auto &s : stacks)
+        EXPECT_TRUE(s.second.empty()) << "thread " << s.first << " left phases open";
+    EXPECT_EQ(threads_with_phases.size(), 3u); // trainer, backward, evaluator
+
+    // launches and busy time: per phase, per kernel and shape, per signature
+    std::map<std::string, uint64_t> by_phase, busy_by_phase, busy_by_group;
+    std::map<std::string, std::vector<uint64_t>> per_signature; // group -> launches per sig
+    std::map<std::pair<std::string, std::string>, uint64_t> by_group_phase;
+    std::map<uint64_t, uint64_t> sig_launches;
+    for (auto &a : t.aggregates) {
+        ASSERT_TRUE(t.signatures.count(a.signature)) << a.signature;
+        ASSERT_TRUE(a.phase == 0 || t.phases.count(a.phase)) << a.phase;
+        const auto &sig = t.signatures.at(a.signature);
+        std::string g = group_key(sig.name, sig.grid, sig.block, sig.shared_mem);
+        std::string ph = t.phase_name(a.phase);
+        by_phase[ph] += a.launches;
+        busy_by_phase[ph] += a.busy_ns;
+        busy_by_group[g] += a.busy_ns;
+        by_group_phase[{g, ph}] += a.launches;
+        sig_launches[a.signature] += a.launches;
+        EXPECT_LE(a.start_ns, a.end_ns);
+    }
+    for (auto &[id, n] : sig_launches) {
+        const auto &sig = t.signatures.at(id);
+        per_signature[group_key(sig.name, sig.grid, sig.block, sig.shared_mem)].push_back(n);
+    }
+    std::map<std::string, std::vector<uint64_t>> want_per_signature;
+    for (auto &[g, variants] : want.launches_by_group_variant)
+        for (auto &vn : variants)
+            want_per_signature[g].push_back(vn.second);
+    for (auto *m : {&per_signature, &want_per_signature})
+        for (auto &kv : *m)
+            std::sort(kv.second.begin(), kv.second.end());
+    // device pointers differ from launch to launch and are masked; scalars make signatures
+    EXPECT_EQ(per_signature, want_per_signature);
+    EXPECT_EQ(t.signatures.size(), 11u);
+    EXPECT_EQ(by_phase, want.launches_by_phase);
+    EXPECT_EQ(busy_by_phase, want.busy_by_phase);
+    EXPECT_EQ(busy_by_group, want.busy_by_group);
+    EXPECT_EQ(by_group_phase, want.launches_by_group_phase);
+    EXPECT_EQ(t.total_launches(), want.launches);
+    EXPECT_EQ(t.launches_total, want.launches);
+    // graph kernels are known by name
+    for (const char *g : kGraphNames) {
+        bool found = false;
+        for (auto &s : t.signatures)
+            found |= s.second.name == g;
+        EXPECT_TRUE(found) << g;
+    }
+    for (auto &s : t.signatures) {
+        EXPECT_EQ(s.second.device, 0u);
+        EXPECT_GT(s.second.first_seen_ns, 0u);
+    }
+
+    // declarations: as declared, in the phase they were made in; steps summed per phase
+    std::map<std::string, double> tokens, steps;
+    std::vector<Expected::Decl> others;
+    for (auto &d : t.declarations) {
+        std::string ph = d.phase ? t.phase_name(d.phase) : "";
+        if (d.key == "data.tokens")
+            tokens[ph] += d.value;
+        else if (d.key == "data.steps")
+            steps[ph] += d.value;
+        else
+            others.push_back({d.key, d.text, ph, d.value});
+    }
+    EXPECT_EQ(tokens, want.tokens_by_phase);
+    EXPECT_EQ(steps, want.steps_by_phase);
+    ASSERT_EQ(others.size(), want.declarations.size());
+    auto by_key = [](const Expected::Decl &a, const Expected::Decl &b) { return a.key < b.key; };
+    std::sort(others.begin(), others.end(), by_key);
+    std::sort(want.declarations.begin(), want.declarations.end(), by_key);
+    for (size_t i = 0; i < others.size(); i++) {
+        EXPECT_EQ(others[i].key, want.declarations[i].key);
+        EXPECT_EQ(others[i].value, want.declarations[i].value) << others[i].key;
+        EXPECT_EQ(others[i].text, want.declarations[i].text) << others[i].key;
+        EXPECT_EQ(others[i].phase, want.declarations[i].phase) << others[i].key;
+    }
+
+    // the problem: every report is a record
+    ASSERT_EQ(t.degradations.size(), 3u);
+    for (auto &d : t.degradations) {
+        EXPECT_EQ(d.kind, (uint64_t)FM_DEGRADE_COUNTERS_BUSY);
+        EXPECT_EQ(d.api_result, 7);
+        EXPECT_EQ(d.message, "hardware counters are busy (fake)");
+    }
+}
+
+// ---- smaller scenarios -------------------------------------------------------------------
+
+// Sets up the child's environment for a scenario: output under dir, quiet, plus extra.
+void child_env(const std::string &dir, const std::map<std::string, std::string> &extra = {})
+{
+    reset_hook_environment();
+    setenv("FLOPMETER_OUTPUT_DIR", dir.c_str(), 1);
+    setenv("FLOPMETER_RUN_ID", "scenario", 1);
+    setenv("FLOPMETER_QUIET", "1", 1);
+    for (auto &kv : extra)
+        setenv(kv.first.c_str(), kv.second.c_str(), 1);
+}
+
+FakeCuptiStream::Kernel kernel_n(uint64_t i)
+{
+    return {0x7f5500000000ull + i * 64, "kernel_" + std::to_string(i), {}};
+}
+
+const uint32_t kGrid[3] = {1, 1, 1}, kBlock[3] = {32, 1, 1};
+
+TEST(HookCollector, FullTablesAreCountedAsDropped)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_MAX_SIGNATURES", "16"}});
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            FakeCuptiStream s;
+            for (int round = 0; round < 10; round++)
+                for (uint64_t k = 0; k < 40; k++)
+                    s.launch(kernel_n(k), kGrid, kBlock, 0, 0, {}, 100);
+            s.deliver();
+            fm_hook_stats st;
+            fm_hook_get_stats(&st);
+            if (st.launches != 160 || st.dropped_signatures != 240)
+                return 11;
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    // one line says so, even when quiet
+    EXPECT_EQ(lines_with(err, "were not counted").size(), 1u) << err;
+    std::string path = only_trace(out);
+    ASSERT_FALSE(path.empty());
+    ProcResult v = flopmeter_verify(path);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+    Trace t = read_trace(path);
+    ASSERT_TRUE(t.final_seen);
+    EXPECT_EQ(t.signatures.size(), 16u);
+    EXPECT_EQ(t.total_launches(), 160u);
+    uint64_t busy = 0;
+    for (auto &a : t.aggregates)
+        busy += a.busy_ns;
+    EXPECT_EQ(busy, 160u * 100u);
+    bool said = false;
+    for (auto &d : t.degradations)
+        if (d.kind == FM_DEGRADE_RECORDS_DROPPED) {
+            said = true;
+            EXPECT_EQ(d.launches_affected, 240u);
+        }
+    EXPECT_TRUE(said);
+    EXPECT_GE(t.records_dropped, 240u);
+}
+
+TEST(HookCollector, BadConfigurationDisablesWithOneLine)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_FLUSH_MS", "abc"}});
+            setenv("FLOPMETER_QUIET", "0", 1);
+            if (fm_hook_start(nullptr) != -1 || fm_hook_state() != FM_HOOK_DISABLED)
+                return 10;
+            // everything else still works and does nothing
+            FakeCuptiStream s;
+            s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 100);
+            s.deliver();
+            if (fm_hook_phase_push("pretraining", -1) || fm_hook_declare("k", 1, nullptr) ||
+                fm_hook_step(5) || fm_hook_phase_pop() || *fm_hook_trace_path())
+                return 11;
+            if (fm_hook_start(nullptr) != -1) // stays disabled
+                return 12;
+            fm_hook_stop(FM_EXIT_NORMAL);
+            fm_hook_stats st;
+            fm_hook_get_stats(&st);
+            return st.launches == 0 ? 0 : 13;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    auto lines = split_lines(err);
+    ASSERT_EQ(lines.size(), 1u) << err;
+    EXPECT_NE(lines[0].find("FLOPMETER_FLUSH_MS='abc'"), std::string::npos) << err;
+    EXPECT_EQ(lines[0].rfind("flopmeter: ", 0), 0u) << err;
+    EXPECT_TRUE(files_under(tmp.dir()).size() == 1u) << "only the stderr file";
+}
+
+TEST(HookCollector, StrictStopsTheProgram)
+{
+    TempDir tmp;
+    for (const char *bad : {"FLOPMETER_INTERVAL_MS=0", "FLOPMETER_OUTPUT_DIR="}) {
+        std::string kv = bad;
+        std::string key = kv.substr(0, kv.find('=')), value = kv.substr(kv.find('=') + 1);
+        int status = run_in_child(
+            [&] {
+                child_env(tmp.path("t"), {{"FLOPMETER_STRICT", "1"}});
+                setenv(key.c_str(), value.c_str(), 1);
+                fm_hook_start(nullptr);
+                return 0; // not reached
+            },
+            tmp.path("err"));
+        std::string err = read_text(tmp.path("err"));
+        EXPECT_EQ(describe_status(status), "exit 70") << bad << "\n" << err;
+        EXPECT_EQ(split_lines(err).size(), 1u) << err;
+        EXPECT_NE(err.find(key), std::string::npos) << err;
+        EXPECT_NE(err.find("FLOPMETER_STRICT"), std::string::npos) << err;
+    }
+    EXPECT_TRUE(traces_under(tmp.dir()).empty());
+}
+
+TEST(HookCollector, OutputDirectoryThatCannotBeMade)
+{
+    TempDir tmp;
+    FILE *f = fopen(tmp.path("a-file").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fclose(f);
+    std::string out = tmp.path("a-file/traces");
+    int status = run_in_child(
+        [&] {
+            child_env(out);
+            return fm_hook_start(nullptr) == -1 && fm_hook_state() == FM_HOOK_DISABLED ? 0 : 10;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    ASSERT_EQ(split_lines(err).size(), 1u) << err;
+    EXPECT_NE(err.find("cannot create the directory"), std::string::npos) << err;
+    EXPECT_NE(err.find("not measuring"), std::string::npos) << err;
+    // and with FLOPMETER_STRICT=1 the program is stopped
+    status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_STRICT", "1"}});
+            fm_hook_start(nullptr);
+            return 0;
+        },
+        tmp.path("err"));
+    EXPECT_EQ(describe_status(status), "exit 70");
+}
+
+TEST(HookCollector, WhatIsToldBeforeStartIsKeptAndAfterStopIgnored)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out);
+            // before CUDA starts (the collector is idle)
+            fm_hook_phase_push("pretraining", -1);
+            fm_hook_declare("model.parameters", 1.5e9, "before start");
+            fm_hook_degrade(FM_DEGRADE_OTHER, 0, 0, "said before the trace existed");
+            fm_hook_step(100);
+            if (fm_hook_state() != FM_HOOK_IDLE || *fm_hook_trace_path())
+                return 10;
+            if (fm_hook_start(nullptr) != 0)
+                return 11;
+            std::string path = fm_hook_trace_path();
+            FakeCuptiStream s;
+            s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 100);
+            fm_hook_step(50);
+            fm_hook_phase_pop();
+            s.deliver();
+            fm_hook_stop(FM_EXIT_NORMAL);
+            // after the end: nothing reaches the trace, nothing fails
+            s.launch(kernel_n(2), kGrid, kBlock, 0, 0, {}, 100);
+            s.deliver();
+            fm_hook_declare("after.stop", 1, nullptr);
+            fm_hook_phase_push("eval", -1);
+            fm_hook_phase_pop();
+            fm_hook_stop(FM_EXIT_SIGNAL);
+            if (fm_hook_start(nullptr) != -1 || fm_hook_state() != FM_HOOK_STOPPED)
+                return 12;
+            return path == fm_hook_trace_path() ? 0 : 13;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    std::string path = only_trace(out);
+    ASSERT_FALSE(path.empty());
+    ProcResult v = flopmeter_verify(path);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+    Trace t = read_trace(path);
+    ASSERT_TRUE(t.final_seen);
+    EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_NORMAL); // the first stop's
+    ASSERT_EQ(t.phases.size(), 1u);
+    uint64_t pre = t.phases.begin()->first;
+    EXPECT_EQ(t.phases.begin()->second.name, "pretraining");
+    ASSERT_EQ(t.phase_events.size(), 2u);
+    EXPECT_EQ(t.phase_events[0].action, (uint64_t)FM_PHASE_PUSH);
+    EXPECT_EQ(t.phase_events[1].action, (uint64_t)FM_PHASE_POP);
+    std::map<std::string, std::pair<double, uint64_t>> decls;
+    for (auto &d : t.declarations)
+        decls[d.key] = {d.value, d.phase};
+    EXPECT_EQ(decls["model.parameters"], std::make_pair(1.5e9, pre));
+    EXPECT_EQ(decls["data.tokens"], std::make_pair(150.0, pre));
+    EXPECT_EQ(decls["data.steps"], std::make_pair(2.0, pre));
+    EXPECT_EQ(decls.count("after.stop"), 0u);
+    ASSERT_EQ(t.degradations.size(), 1u);
+    EXPECT_EQ(t.degradations[0].message, "said before the trace existed");
+    EXPECT_EQ(t.total_launches(), 1u);
+    ASSERT_EQ(t.aggregates.size(), 1u);
+    EXPECT_EQ(t.aggregates[0].phase, pre);
+    EXPECT_EQ(t.aggregates[0].busy_ns, 100u);
+}
+
+TEST(HookCollector, ExecutionRecordsThatMatchNoLaunch)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out);
+            fm_hook_kernel_executed(1, 999); // before start: ignored
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            fm_hook_kernel_executed(0, 1000);       // no correlation id
+            fm_hook_kernel_executed(123456, 1000);  // never launched
+            FakeCuptiStream s;
+            uint64_t c = s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+            s.deliver();
+            fm_hook_kernel_executed(c, 5); // a second record for the same launch adds up
+            // correlation ids go round the ring of launches awaiting their records: a record
+            // without a correlation id must not land on the launch of id 2^20
+            FakeCuptiStream::Kernel k2 = kernel_n(2);
+            fm_launch_info l;
+            memset(&l, 0, sizeof l);
+            l.function = k2.function;
+            l.name = k2.name.c_str();
+            memcpy(l.grid, kGrid, sizeof l.grid);
+            memcpy(l.block, kBlock, sizeof l.block);
+            for (uint64_t id = 2; id <= (1u << 20); id++) {
+                l.correlation_id = id;
+                fm_hook_launch(&l);
+            }
+            fm_hook_kernel_executed(0, 1000);
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    Trace t = read_trace(only_trace(out));
+    ASSERT_TRUE(t.final_seen);
+    std::map<std::string, std::pair<uint64_t, uint64_t>> by_kernel; // launches, busy
+    for (auto &a : t.aggregates) {
+        auto &k = by_kernel[t.signatures.at(a.signature).name];
+        k.first += a.launches;
+        k.second += a.busy_ns;
+    }
+    EXPECT_EQ(by_kernel["kernel_1"], std::make_pair((uint64_t)1, (uint64_t)15));
+    EXPECT_EQ(by_kernel["kernel_2"], std::make_pair((uint64_t)(1u << 20) - 1, (uint64_t)0));
+}
+
+TEST(HookCollector, TheFlusherWritesWhileTheProgramRuns)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_INTERVAL_MS", "10"}, {"FLOPMETER_FLUSH_MS", "10"}});
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            FakeCuptiStream s;
+            for (int i = 0; i < 100; i++)
+                s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+            s.deliver();
+            // the launches reach the file within a few intervals, without any stop
+            std::string path = fm_hook_trace_path();
+            bool seen = false;
+            for (int i = 0; i < 300 && !seen; i++) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                Trace t = read_trace(path);
+                seen = !t.final_seen && t.total_launches() == 100;
+            }
+            if (!seen)
+                return 11;
+            for (int i = 0; i < 50; i++)
+                s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+            s.deliver();
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    std::string path = only_trace(out);
+    Trace t = read_trace(path);
+    ASSERT_TRUE(t.final_seen);
+    EXPECT_EQ(t.total_launches(), 150u);
+    EXPECT_GE(t.aggregates.size(), 2u); // two intervals at least
+    uint64_t busy = 0;
+    for (auto &a : t.aggregates)
+        busy += a.busy_ns;
+    EXPECT_EQ(busy, 1500u);
+}
+
+TEST(HookCollector, PhaseEventsBeyondTheBufferStayBalanced)
+{
+    // The flusher does not run (a one-hour interval): 3000 phases of one launch each, more
+    // than the event buffer holds. Every launch keeps its phase; the timeline keeps the events
+    // that fit, every push with its pop; the rest is said and counted.
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_INTERVAL_MS", "3600000"}});
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            FakeCuptiStream s;
+            fm_hook_phase_push("pretraining", -1);
+            for (int i = 0; i < 3000; i++) {
+                fm_hook_phase_push("eval", -1);
+                s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+                fm_hook_phase_pop();
+            }
+            s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+            fm_hook_phase_pop();
+            s.deliver();
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    EXPECT_EQ(lines_with(err, "phase events").size(), 1u) << err;
+    std::string path = only_trace(out);
+    ASSERT_FALSE(path.empty());
+    ProcResult v = flopmeter_verify(path);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+    Trace t = read_trace(path);
+    ASSERT_TRUE(t.final_seen);
+    std::map<std::string, uint64_t> by_phase;
+    for (auto &a : t.aggregates)
+        by_phase[t.phase_name(a.phase)] += a.launches;
+    EXPECT_EQ(by_phase, (std::map<std::string, uint64_t>{{"eval", 3000}, {"pretraining", 1}}));
+    std::vector<uint64_t> stack;
+    uint64_t eval_pushes = 0;
+    for (auto &e : t.phase_events) {
+        if (e.action == FM_PHASE_PUSH) {
+            stack.push_back(e.phase);
+            eval_pushes += t.phase_name(e.phase) == "eval";
+        } else {
+            ASSERT_FALSE(stack.empty());
+            ASSERT_EQ(stack.back(), e.phase);
+            stack.pop_back();
+        }
+    }
+    EXPECT_TRUE(stack.empty());
+    EXPECT_EQ(t.phase_events.size(), (size_t)FM_PHASE_EVENTS);
+    EXPECT_EQ(eval_pushes, (FM_PHASE_EVENTS - 2) / 2);
+    EXPECT_EQ(t.records_dropped, 3000 - eval_pushes);
+    bool said = false;
+    for (auto &d : t.degradations)
+        said |= d.kind == FM_DEGRADE_RECORDS_DROPPED &&
+                d.message.find("phase events") != std::string::npos;
+    EXPECT_TRUE(said);
+}
+
+TEST(HookCollector, ForkedChildDropsTheParentsTrace)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out);
+            // what hook_entry.c's constructor registers
+            pthread_atfork(nullptr, nullptr, fm_hook_after_fork_child);
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            FakeCuptiStream s;
+            for (int i = 0; i < 10; i++)
+                s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+            s.deliver();
+            pid_t pid = fork();
+            if (pid == 0) {
+                // the child: measures nothing, writes nothing, and every call still works
+                int rc = fm_hook_state() == FM_HOOK_DISABLED ? 0 : 1;
+                FakeCuptiStream c;
+                for (int i = 0; i < 10; i++)
+                    c.launch(kernel_n(2), kGrid, kBlock, 0, 0, {}, 10);
+                c.deliver();
+                fm_hook_phase_push("in-child", -1);
+                fm_hook_declare("child", 1, nullptr);
+                fm_hook_phase_pop();
+                fm_hook_stop(FM_EXIT_NORMAL);
+                _exit(rc);
+            }
+            int st = 0;
+            waitpid(pid, &st, 0);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                return 11;
+            for (int i = 0; i < 5; i++)
+                s.launch(kernel_n(1), kGrid, kBlock, 0, 0, {}, 10);
+            s.deliver();
+            fm_hook_declare("after.fork", 1, nullptr);
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    std::string path = only_trace(out);
+    ASSERT_FALSE(path.empty());
+    ProcResult v = flopmeter_verify(path);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+    Trace t = read_trace(path);
+    EXPECT_EQ(t.total_launches(), 15u);
+    EXPECT_EQ(t.signatures.size(), 1u);
+    ASSERT_EQ(t.declarations.size(), 1u);
+    EXPECT_EQ(t.declarations[0].key, "after.fork");
+    EXPECT_TRUE(t.phases.empty());
+}
+
+} // namespace

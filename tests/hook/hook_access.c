@@ -83,6 +83,16 @@ void ha_table_get_counters(const ha_table *t, ha_table_counters *out)
     out->pair_slots = lt->pair_mask + 1;
 }
 
+void ha_table_set_variant_limit(ha_table *t, uint32_t limit)
+{
+    ((fm_launch_table *)t)->arg_variant_limit = limit;
+}
+
+uint64_t ha_table_folded_functions(const ha_table *t)
+{
+    return atomic_load(&((fm_launch_table *)t)->folded_functions);
+}
+
 uint32_t ha_sig_id(const ha_sig *s)
 {
     return ((const fm_sig_slot *)s)->id;

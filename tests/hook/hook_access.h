@@ -38,6 +38,10 @@ void ha_table_publish(ha_table *t, ha_sig *s);
 const ha_sig *ha_table_by_id(const ha_table *t, uint32_t id);
 ha_pair *ha_table_pair(ha_table *t, uint32_t sig_id, uint32_t phase_id);
 void ha_table_get_counters(const ha_table *t, ha_table_counters *out);
+/* The argument variants per function before folding (0: no limit), and how many functions
+ * were folded. */
+void ha_table_set_variant_limit(ha_table *t, uint32_t limit);
+uint64_t ha_table_folded_functions(const ha_table *t);
 
 uint32_t ha_sig_id(const ha_sig *s);
 void ha_sig_key(const ha_sig *s, ha_key *out);

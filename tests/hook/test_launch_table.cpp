@@ -354,3 +354,61 @@ TEST(HookLaunchTable, NameArenaFull)
 }
 
 } // namespace
+
+// A kernel given a different scalar at every step (a learning rate by value) must not fill the
+// table: past the variant limit its launches are counted under one folded signature per shape,
+// and every launch is still counted.
+TEST(LaunchTableFolding, VariantsPastTheLimitShareOneSignature)
+{
+    Table tab(1024, 4096, 1 << 16);
+    ha_table_set_variant_limit(tab.t, 8);
+    std::set<uint32_t> ids;
+    uint64_t launches = 0;
+    for (uint64_t step = 0; step < 500; step++) {
+        ha_key k = key_for(1);
+        k.arg_hash = 0x1000 + step; // the scalar changes every step
+        ha_sig *s = tab.launch(k, "adam_step", 0);
+        ASSERT_NE(s, nullptr);
+        ids.insert(ha_sig_id(s));
+        launches++;
+    }
+    EXPECT_EQ(ids.size(), 9u); // 8 variants of their own, then one folded signature
+    EXPECT_EQ(ha_table_folded_functions(tab.t), 1u);
+    EXPECT_EQ(tab.counters().dropped_signatures, 0u);
+    uint64_t counted = 0;
+    for (uint32_t id : ids) {
+        ha_pair *p = ha_table_pair(tab.t, id, 0);
+        ASSERT_NE(p, nullptr);
+        counted += ha_pair_launches(p);
+        ha_key key;
+        ha_sig_key(ha_table_by_id(tab.t, id), &key);
+        if (key.arg_hash == 0xffffffffffffffffull) {
+            EXPECT_EQ(ha_pair_launches(p), 500u - 8u);
+        }
+    }
+    EXPECT_EQ(counted, launches);
+    // a variant seen before the limit keeps its own signature
+    ha_key early = key_for(1);
+    early.arg_hash = 0x1000 + 3;
+    EXPECT_TRUE(ids.count(ha_sig_id(tab.launch(early, "adam_step", 0))));
+    // another shape of the same function past the limit gets its own folded signature
+    ha_key other = key_for(1);
+    other.grid[0] += 1;
+    other.arg_hash = 0x9999;
+    EXPECT_FALSE(ids.count(ha_sig_id(tab.launch(other, "adam_step", 0))));
+}
+
+TEST(LaunchTableFolding, NoLimitKeepsEveryVariant)
+{
+    Table tab(1024, 4096, 1 << 16);
+    ha_table_set_variant_limit(tab.t, 0);
+    std::set<uint32_t> ids;
+    for (uint64_t step = 0; step < 200; step++) {
+        ha_key k = key_for(2);
+        k.arg_hash = 0x2000 + step;
+        ids.insert(ha_sig_id(tab.launch(k, "k", 0)));
+    }
+    EXPECT_EQ(ids.size(), 200u);
+    EXPECT_EQ(ha_table_folded_functions(tab.t), 0u);
+}
+

@@ -18,6 +18,7 @@
 
 #include "hook_naming.h"
 #include "hook_phases.h"
+#include "thread_counts.h"
 #include "flopmeter/trace_writer.h"
 #include "flopmeter/version.h"
 
@@ -55,6 +56,7 @@ static struct {
     char path[4096];
     fm_writer *w;
     fm_launch_table table;
+    fm_thread_counts counts;     /* per-thread counters in front of the table */
     fm_phases phases;
     pthread_once_t phases_once;
     _Atomic(uint32_t) *corr;     /* correlation id -> pair slot index + 1 */
@@ -153,6 +155,17 @@ void fm_hook_launch(const fm_launch_info *l)
     key.shared_mem = l->shared_mem;
     key.device = l->device;
     key.arg_hash = l->arg_hash;
+    uint32_t phase = fm_phases_current();
+    /* the common case: this thread launched the same thing in the same phase before */
+    fm_tc_block *b = fm_thread_counts_mine(&g.counts);
+    fm_tc_entry *e = b ? fm_tc_lookup(b, &key, phase) : NULL;
+    if (e) {
+        fm_tc_count(e);
+        if (l->correlation_id)
+            atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)],
+                                  fm_tc_pair_index(e) + 1, memory_order_relaxed);
+        return;
+    }
     int created = 0;
     fm_sig_slot *s = fm_launch_table_signature(&g.table, &key, l->name, 0, &created);
     if (!s)
@@ -165,13 +178,17 @@ void fm_hook_launch(const fm_launch_info *l)
             info->n_pcs = (uint32_t)fm_hook_capture_stack(info->pcs, FM_MAX_STACK);
         fm_launch_table_publish(&g.table, s);
     }
-    fm_pair_slot *p = fm_launch_table_pair(&g.table, s->id, fm_phases_current());
+    fm_pair_slot *p = fm_launch_table_pair(&g.table, s->id, phase);
     if (!p)
         return;
-    atomic_fetch_add_explicit(&p->launches, 1, memory_order_relaxed);
+    uint32_t pair_index = (uint32_t)(p - g.table.pairs);
+    if (b)
+        fm_tc_install(&g.table, b, &key, phase, s->id, pair_index); /* counts this launch */
+    else
+        atomic_fetch_add_explicit(&p->launches, 1, memory_order_relaxed);
     if (l->correlation_id)
-        atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)],
-                              (uint32_t)(p - g.table.pairs) + 1, memory_order_relaxed);
+        atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)], pair_index + 1,
+                              memory_order_relaxed);
 }
 
 void fm_hook_kernel_executed(uint64_t correlation_id, uint64_t duration_ns)
@@ -469,6 +486,7 @@ static void write_phases(void)
 /* One AGGREGATE per (signature, phase) that launched or ran since the last flush. */
 static void write_aggregates(uint64_t now)
 {
+    fm_thread_counts_sweep(&g.counts, &g.table);
     for (uint32_t i = 0; i <= g.table.pair_mask; i++) {
         fm_pair_slot *p = &g.table.pairs[i];
         uint64_t key = atomic_load_explicit(&p->key, memory_order_acquire);
@@ -650,6 +668,9 @@ int fm_hook_start(const fm_hook_versions *v)
         disable("%s", err);
     }
     g.table.arg_variant_limit = g.cfg.arg_variants;
+    /* without per-thread counters every launch goes to the shared tables: slower, still exact */
+    if (fm_hook_state() != FM_HOOK_DISABLED)
+        (void)fm_thread_counts_init(&g.counts);
     if (fm_hook_state() == FM_HOOK_DISABLED) {
         if (g.cfg.strict)
             _exit(70);
@@ -746,6 +767,7 @@ void fm_hook_after_fork_child(void)
 void fm_hook_get_stats(fm_hook_stats *s)
 {
     memset(s, 0, sizeof *s);
+    fm_thread_counts_sweep(&g.counts, &g.table);
     s->signatures = atomic_load(&g.table.next_id) - 1;
     s->dropped_signatures = atomic_load(&g.table.dropped_signatures);
     s->dropped_pairs = atomic_load(&g.table.dropped_pairs);

@@ -144,6 +144,10 @@ static int variant_allowed(fm_launch_table *t, uint64_t function)
         }
         if (cur != function)
             continue;
+        /* a function already past its limit (a seed or a step counter passed by value: every
+         * launch is a new variant) is answered without writing the shared counter */
+        if (atomic_load_explicit(&f->variants, memory_order_relaxed) > t->arg_variant_limit)
+            return 0;
         uint32_t n = atomic_fetch_add_explicit(&f->variants, 1, memory_order_relaxed) + 1;
         if (n == t->arg_variant_limit + 1)
             atomic_fetch_add_explicit(&t->folded_functions, 1, memory_order_relaxed);

@@ -978,4 +978,73 @@ TEST(HookCollector, ForkedChildDropsTheParentsTrace)
     EXPECT_TRUE(t.phases.empty());
 }
 
+TEST(HookCollector, PerThreadCountersLoseAndDoubleNothing)
+{
+    // Each launching thread counts in its own block of entries (thread_counts.h). Exactness
+    // must survive what that adds: more (signature, phase) keys than a block's entries, so
+    // entries are evicted while the flusher sweeps them every few milliseconds; more threads
+    // than the pool has blocks, so that some count in the shared tables; threads that end, so
+    // that their blocks are taken again by the next ones.
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    const int kKernels = 40000, kRounds = 3, kWaves = 3, kThreads = 70;
+    const int kPerThread = 2000;
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_INTERVAL_MS", "10"},
+                            {"FLOPMETER_MAX_SIGNATURES", "65536"},
+                            {"FLOPMETER_ARG_VARIANTS", "64"}});
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            fm_launch_info l;
+            memset(&l, 0, sizeof l);
+            l.name = "many_shapes";
+            l.function = 0x7f1000000000ull;
+            l.block[0] = 128;
+            l.block[1] = l.block[2] = 1;
+            // one thread, more keys than its block holds, in two phases
+            for (int r = 0; r < kRounds; r++)
+                for (int i = 0; i < kKernels; i++) {
+                    l.grid[0] = 1 + (uint32_t)i;
+                    l.grid[1] = l.grid[2] = 1;
+                    fm_hook_phase_push(i % 2 ? "pretraining" : "evaluation", -1);
+                    fm_hook_launch(&l);
+                    fm_hook_phase_pop();
+                }
+            // waves of short-lived threads, more than the pool's blocks at once
+            for (int w = 0; w < kWaves; w++) {
+                std::vector<std::thread> ts;
+                for (int t = 0; t < kThreads; t++)
+                    ts.emplace_back([t] {
+                        fm_launch_info m;
+                        memset(&m, 0, sizeof m);
+                        m.name = "thread_kernel";
+                        m.function = 0x7f2000000000ull;
+                        m.grid[0] = m.grid[1] = m.grid[2] = 1;
+                        m.block[0] = m.block[1] = m.block[2] = 32;
+                        for (int i = 0; i < kPerThread; i++) {
+                            m.arg_hash = 1 + (uint64_t)((i + t) % 16);
+                            fm_hook_launch(&m);
+                        }
+                    });
+                for (auto &t : ts)
+                    t.join();
+            }
+            fm_hook_stats st;
+            fm_hook_get_stats(&st);
+            fm_hook_stop(FM_EXIT_NORMAL);
+            uint64_t want = (uint64_t)kKernels * kRounds + (uint64_t)kWaves * kThreads * kPerThread;
+            return st.launches == want ? 0 : 11;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    Trace t = read_trace(only_trace(out));
+    ASSERT_TRUE(t.final_seen);
+    std::map<std::string, uint64_t> by_kernel;
+    for (auto &a : t.aggregates)
+        by_kernel[t.signatures.at(a.signature).name] += a.launches;
+    EXPECT_EQ(by_kernel["many_shapes"], (uint64_t)kKernels * kRounds);
+    EXPECT_EQ(by_kernel["thread_kernel"], (uint64_t)kWaves * kThreads * kPerThread);
+}
+
 } // namespace

@@ -45,6 +45,9 @@ static int publish(fm_device_ranges *d, fm_range_set *next)
         }
         d->retired[d->n_retired++] = old;
     }
+    /* a set's address may come back after it is freed; its generation never does */
+    static _Atomic uint64_t generations;
+    next->generation = atomic_fetch_add_explicit(&generations, 1, memory_order_relaxed) + 1;
     atomic_store_explicit(&d->current, next, memory_order_release);
     return 0;
 }
@@ -110,52 +113,124 @@ void fm_device_ranges_remove(fm_device_ranges *d, uint64_t start)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* Search in one published set. Branch-free halving: the outcome of each comparison is a
+ * coin toss for the branch predictor, and a mispredicted branch costs more than the loads. */
+static const fm_range *set_search(const fm_range_set *s, uint64_t v)
+{
+    const fm_range *base = s->r;
+    uint32_t len = s->n;
+    while (len > 1) {
+        uint32_t half = len / 2;
+        base = v >= base[half].start ? base + half : base;
+        len -= half;
+    }
+    return v >= base->start && v < base->end ? base : NULL;
+}
+
+static int set_contains(const fm_range_set *s, uint64_t v)
+{
+    /* most values that are not pointers (sizes, strides, flags, scalars) fall outside every
+     * range: two compares instead of a search */
+    if (!s || !s->n || v < s->r[0].start || v >= s->r[s->n - 1].end)
+        return 0;
+    return set_search(s, v) != NULL;
+}
+
+/* The ranges this thread's last pointers fell in, for the set they were found in: the
+ * arguments of a training loop's kernels point into the same few allocations (a caching
+ * allocator's segments) launch after launch. Cleared whenever another set is published. */
+#define RECENT 4
+static __thread uint64_t recent_generation;
+static __thread fm_range recent[RECENT];
+static __thread uint32_t recent_next;
+
+static int contains_remembering(const fm_range_set *s, uint64_t v)
+{
+    if (!s || !s->n || v < s->r[0].start || v >= s->r[s->n - 1].end)
+        return 0; /* as in set_contains */
+    if (recent_generation != s->generation) {
+        memset(recent, 0, sizeof recent);
+        recent_generation = s->generation;
+    }
+    for (int i = 0; i < RECENT; i++)
+        if (v - recent[i].start < recent[i].end - recent[i].start)
+            return 1;
+    const fm_range *r = set_search(s, v);
+    if (!r)
+        return 0;
+    recent[recent_next++ % RECENT] = *r;
+    return 1;
+}
+
 int fm_device_ranges_contains(const fm_device_ranges *d, uint64_t v)
 {
-    const fm_range_set *s =
-        atomic_load_explicit(&((fm_device_ranges *)d)->current, memory_order_acquire);
-    if (!s)
-        return 0;
-    uint32_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (v < s->r[mid].start)
-            hi = mid;
-        else if (v >= s->r[mid].end)
-            lo = mid + 1;
-        else
-            return 1;
+    return set_contains(atomic_load_explicit(&((fm_device_ranges *)d)->current,
+                                             memory_order_acquire),
+                        v);
+}
+
+/* One step of the hash: a word at a time, one multiply on the chain that runs through every
+ * word of a launch (that chain's latency is the hash's cost). Each step is a bijection of
+ * h ^ w, so two launches that differ in one word differ after it. */
+static inline uint64_t absorb(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h << 27 | h >> 37;
+}
+
+/* The last size % 8 bytes of a parameter, with fixed-size loads (a variable-size copy would be
+ * a call, and a store the load then waits for). */
+static inline uint64_t tail_word(const unsigned char *p, size_t left)
+{
+    uint64_t w = 0;
+    if (left & 4) {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        w = x;
+        p += 4;
     }
-    return 0;
+    if (left & 2) {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        w |= (uint64_t)x << 32;
+        p += 2;
+    }
+    if (left & 1)
+        w |= (uint64_t)p[0] << 48;
+    return w;
 }
 
 uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_t *sizes,
                      uint32_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    /* one snapshot of the ranges for the whole launch */
+    const fm_range_set *ranges =
+        d ? atomic_load_explicit(&((fm_device_ranges *)d)->current, memory_order_acquire) : NULL;
+    uint64_t h = 0x6a09e667f3bcc909ull;
+    /* the layout (parameter sizes) is part of the identity; it has a chain of its own, which
+     * the CPU runs beside the words' */
+    uint64_t layout = n;
     for (uint32_t i = 0; i < n; i++) {
         const unsigned char *p = params[i];
         size_t size = sizes[i];
+        layout = (layout ^ size) * 0x100000001b3ull;
         if (!p)
             continue;
         size_t j = 0;
         for (; j + 8 <= size; j += 8) {
             uint64_t w;
             memcpy(&w, p + j, 8);
-            if (d && fm_device_ranges_contains(d, w))
+            if (contains_remembering(ranges, w))
                 w = 0x5eed5eed5eed5eedull; /* a device pointer: where, not what */
-            for (int b = 0; b < 8; b++) {
-                h ^= (w >> (8 * b)) & 0xff;
-                h *= 1099511628211ull;
-            }
+            h = absorb(h, w);
         }
-        for (; j < size; j++) {
-            h ^= p[j];
-            h *= 1099511628211ull;
-        }
-        h ^= size; /* the layout is part of the identity */
-        h *= 1099511628211ull;
+        if (j < size)
+            h = absorb(h, tail_word(p + j, size - j));
     }
+    h = absorb(h, layout);
+    h ^= h >> 29; /* spread the last word's bits over the whole hash */
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 32;
     /* 0 and all ones mean "not read" and "folded" in a signature (launch_table.h) */
     return h == 0 || h == ~0ull ? h ^ 1 : h;
 }

@@ -18,6 +18,7 @@ typedef struct fm_range {
 } fm_range;
 
 typedef struct fm_range_set {
+    uint64_t generation; /* unique in the process: what readers remember a set by */
     uint32_t n;
     fm_range r[]; /* sorted by start, not overlapping */
 } fm_range_set;

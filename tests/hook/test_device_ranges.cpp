@@ -207,6 +207,26 @@ TEST(HookArgHash, DevicePointersAreMaskedValuesAreNot)
     EXPECT_EQ(gemm(a, b, 1024, 1.0f).hash(d.r), gemm(a + 64, b, 1024, 1.0f).hash(d.r));
 }
 
+TEST(HookArgHash, AFreedAllocationIsNoLongerMasked)
+{
+    // The hash remembers the ranges a thread's last pointers fell in; a free must make it
+    // forget them, in this thread and in a set that reuses a freed set's memory. The freed
+    // allocation lies between two others, so that only the search can tell.
+    const uint64_t a = kBase, b = kBase + GiB, c = kBase + 2 * GiB;
+    for (int round = 0; round < 3; round++) {
+        Ranges d;
+        ha_ranges_add(d.r, a, 64 << 20);
+        ha_ranges_add(d.r, b, 64 << 20);
+        ha_ranges_add(d.r, c, 64 << 20);
+        uint64_t masked = Args().add(b + 64).hash(d.r);
+        EXPECT_EQ(Args().add(b + 128).hash(d.r), masked);
+        ha_ranges_remove(d.r, b);
+        EXPECT_NE(Args().add(b + 64).hash(d.r), Args().add(b + 128).hash(d.r))
+            << "round " << round << ": a value in a freed allocation was masked";
+        EXPECT_EQ(Args().add(c + 64).hash(d.r), masked);
+    }
+}
+
 TEST(HookArgHash, PointersInsideStructArguments)
 {
     Ranges d;

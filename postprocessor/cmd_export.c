@@ -85,11 +85,6 @@ typedef struct exporter {
     uint32_t n_devices;
 } exporter;
 
-static double us(uint64_t ns)
-{
-    return (double)ns / 1000.0;
-}
-
 static void event_begin(exporter *x, const char *ph, const char *name, uint64_t tid, uint64_t ts)
 {
     json_object_begin(&x->j, NULL);
@@ -97,7 +92,7 @@ static void event_begin(exporter *x, const char *ph, const char *name, uint64_t 
     json_string(&x->j, "name", name);
     json_i64(&x->j, "pid", x->pid);
     json_u64(&x->j, "tid", tid);
-    json_double(&x->j, "ts", us(ts));
+    json_ns_as_us(&x->j, "ts", ts);
 }
 
 static void metadata(exporter *x, const char *what, uint64_t tid, const char *value)
@@ -167,7 +162,7 @@ static void close_launch(exporter *x)
     json_i64(&x->j, "pid", x->pid);
     json_u64(&x->j, "tid", GPU_TID_BASE + device);
     json_u64(&x->j, "id", id);
-    json_double(&x->j, "ts", us(x->l_time));
+    json_ns_as_us(&x->j, "ts", x->l_time);
     json_object_begin(&x->j, "args");
     json_double(&x->j, "operations", total);
     for (int c = 0; c < 256; c++)
@@ -186,7 +181,7 @@ static void close_launch(exporter *x)
     json_i64(&x->j, "pid", x->pid);
     json_u64(&x->j, "tid", GPU_TID_BASE + device);
     json_u64(&x->j, "id", id);
-    json_double(&x->j, "ts", us(x->l_time + x->l_duration));
+    json_ns_as_us(&x->j, "ts", x->l_time + x->l_duration);
     json_object_end(&x->j);
 }
 
@@ -294,7 +289,7 @@ static void phase_slice(exporter *x, const char *ph, uint64_t tid, uint64_t phas
     json_string(&x->j, "cat", "phase");
     json_i64(&x->j, "pid", x->pid);
     json_u64(&x->j, "tid", tid);
-    json_double(&x->j, "ts", us(ts));
+    json_ns_as_us(&x->j, "ts", ts);
     json_object_end(&x->j);
 }
 

@@ -150,6 +150,15 @@ void json_double(json_out *j, const char *key, double v)
         fprintf(j->f, "%.17g", v);
 }
 
+void json_ns_as_us(json_out *j, const char *key, uint64_t ns)
+{
+    prefix(j, key);
+    if (ns % 1000)
+        fprintf(j->f, "%" PRIu64 ".%03u", ns / 1000, (unsigned)(ns % 1000));
+    else
+        fprintf(j->f, "%" PRIu64, ns / 1000);
+}
+
 void json_bool(json_out *j, const char *key, int v)
 {
     prefix(j, key);

@@ -31,6 +31,9 @@ void json_string_n(json_out *j, const char *key, const char *s, size_t len);
 void json_u64(json_out *j, const char *key, uint64_t v);
 void json_i64(json_out *j, const char *key, int64_t v);
 void json_double(json_out *j, const char *key, double v); /* non-finite values become null */
+/* Nanoseconds written as microseconds with three exact decimals ("1764151234567890.123"):
+ * through a double, a wall-clock time in microseconds keeps only a quarter microsecond. */
+void json_ns_as_us(json_out *j, const char *key, uint64_t ns);
 void json_bool(json_out *j, const char *key, int v);
 void json_null(json_out *j, const char *key);
 /* Bytes as a lower-case hex string. */

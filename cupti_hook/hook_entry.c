@@ -194,12 +194,21 @@ __attribute__((visibility("default"))) int InitializeInjection(void)
  * (not through dlsym): then a failed cuInit is recorded, which the driver cannot tell us. */
 __attribute__((visibility("default"))) CUresult CUDAAPI cuInit(unsigned int flags)
 {
-    static CUresult(CUDAAPI * real)(unsigned int);
-    if (!real)
-        *(void **)&real = dlsym(RTLD_NEXT, "cuInit");
-    if (!real)
-        return CUDA_ERROR_NOT_INITIALIZED;
-    CUresult r = real(flags);
+    static CUresult(CUDAAPI * _Atomic real)(unsigned int);
+    CUresult(CUDAAPI * next)(unsigned int) = atomic_load(&real);
+    if (!next) {
+        *(void **)&next = dlsym(RTLD_NEXT, "cuInit");
+        /* Loaded with RTLD_GLOBAL before the driver (a plugin host, an interpreter), this
+         * function is what a global lookup of cuInit finds, and no driver comes after it yet:
+         * load the driver as the program would have. */
+        void *driver = next ? NULL : dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+        if (driver)
+            *(void **)&next = dlsym(driver, "cuInit");
+        if (!next)
+            return CUDA_ERROR_NOT_INITIALIZED; /* no driver on this machine */
+        atomic_store(&real, next);
+    }
+    CUresult r = next(flags);
     if (r != CUDA_SUCCESS && fm_hook_state() == FM_HOOK_IDLE) {
         fm_hook_versions none = {0, 0, 0};
         if (fm_hook_start(&none) == 0) {

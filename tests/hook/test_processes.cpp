@@ -25,6 +25,7 @@ using namespace hooktest;
 
 const std::string kLib = FLOPMETER_HOOK_LIB;
 const std::string kPlain = HOOK_PLAIN_PROGRAM;
+const std::string kLateDriver = HOOK_LATE_DRIVER_PROGRAM;
 const std::string kCudaProgram = HOOK_CUDA_PROGRAM; // "" without the driver stub
 const std::string kStub = CUDA_DRIVER_STUB;         // "" when not found
 const std::string kPython = PYTHON3_EXECUTABLE;     // "" when not found
@@ -321,6 +322,26 @@ TEST(HookProcess, SigintClosesTheTraceToo)
     EXPECT_TRUE(r.signalled(SIGINT)) << r.describe();
     Trace t = the_trace(f.out);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_SIGNAL);
+}
+
+TEST(HookProcess, GlobalCuInitReachesADriverLoadedLater)
+{
+    // Loaded with RTLD_GLOBAL before the driver, the library's cuInit is what a global lookup
+    // finds; it must load the driver and pass its answer on, not fail for lack of a next one.
+    NEED_STUB();
+    Fixture f;
+    Env e = f.env(false);
+    if (!kPreloadFirst.empty())
+        e.set("LD_PRELOAD", kPreloadFirst); // the sanitizer's runtime for an instrumented lib
+    ProcResult without = run_process({kLateDriver, "none"}, e);
+    ASSERT_TRUE(without.exited(0)) << without.describe();
+    EXPECT_EQ(without.out, "cuInit returned 34\n");
+    ProcResult with = run_process({kLateDriver, kLib}, e);
+    EXPECT_TRUE(with.exited(0)) << with.describe();
+    EXPECT_EQ(with.out, without.out);
+    Trace t = the_trace(f.out);
+    ASSERT_TRUE(t.final_seen);
+    EXPECT_TRUE(has_no_device_record(t));
 }
 
 TEST(HookProcess, ForkKeepsOneTraceTheParents)

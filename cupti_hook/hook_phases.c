@@ -4,6 +4,7 @@
 #include "hook_phases.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,6 +15,22 @@ static _Thread_local uint32_t stack[FM_PHASE_DEPTH];
 static _Thread_local uint32_t depth;
 static _Thread_local uint32_t overflow; /* pushes beyond the stack, popped without effect */
 static _Thread_local uint8_t kept[FM_PHASE_DEPTH]; /* the push's event is in the buffer */
+
+/* The phase of the threads that entered none: the innermost phase of the first thread that
+ * entered one, the program's main loop as a rule. Frameworks run work on threads of their own
+ * (PyTorch's autograd engine runs the backward pass on one per device), and that work belongs
+ * to the phase the loop is in. A thread that enters a phase of its own counts in it. */
+static _Atomic uint32_t inherited;
+static atomic_flag anchor_taken = ATOMIC_FLAG_INIT;
+static _Thread_local int is_anchor;
+
+static void update_inherited(void)
+{
+    if (!is_anchor)
+        is_anchor = !atomic_flag_test_and_set(&anchor_taken);
+    if (is_anchor)
+        atomic_store_explicit(&inherited, depth ? stack[depth - 1] : 0, memory_order_relaxed);
+}
 
 void fm_phases_init(fm_phases *p)
 {
@@ -127,6 +144,7 @@ void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns)
      * outside any phase, and its pop must not end the enclosing phase */
     kept[depth] = phase && record_push(p, phase, now_ns);
     stack[depth++] = phase;
+    update_inherited();
 }
 
 void fm_phases_pop(fm_phases *p, uint64_t now_ns)
@@ -140,11 +158,12 @@ void fm_phases_pop(fm_phases *p, uint64_t now_ns)
     uint32_t phase = stack[--depth];
     if (kept[depth])
         record_pop(p, phase, now_ns);
+    update_inherited();
 }
 
 uint32_t fm_phases_current(void)
 {
-    return depth ? stack[depth - 1] : 0;
+    return depth ? stack[depth - 1] : atomic_load_explicit(&inherited, memory_order_relaxed);
 }
 
 uint32_t fm_phases_take_events(fm_phases *p, fm_phase_event_rec *out, uint32_t max)

@@ -49,7 +49,9 @@ uint32_t fm_phases_define(fm_phases *p, const char *name, int category);
 void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns);
 void fm_phases_pop(fm_phases *p, uint64_t now_ns);
 
-/* The calling thread's current phase (0: none). The launch path's only access. */
+/* The calling thread's current phase: its innermost; for a thread that entered none, the
+ * innermost phase of the first thread that entered one (0: none). The launch path's only
+ * access. */
 uint32_t fm_phases_current(void);
 
 /* Takes the buffered events (up to max) and the phases not yet written; for the flusher. */

@@ -1047,4 +1047,58 @@ TEST(HookCollector, PerThreadCountersLoseAndDoubleNothing)
     EXPECT_EQ(by_kernel["thread_kernel"], (uint64_t)kWaves * kThreads * kPerThread);
 }
 
+TEST(HookCollector, ThreadsWithoutAPhaseCountInTheMainLoopsPhase)
+{
+    // PyTorch runs the backward pass on its autograd thread, which enters no phase: its
+    // launches belong to the phase the training loop (the first thread to enter one) is in.
+    // A thread that enters a phase of its own counts in it.
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    auto launch_from_thread = [](const char *name, const char *own_phase) {
+        std::thread t([&] {
+            fm_launch_info l;
+            memset(&l, 0, sizeof l);
+            l.name = name;
+            l.function = 0x7f3000000000ull + std::hash<std::string>()(name) % 4096 * 64;
+            l.grid[0] = l.grid[1] = l.grid[2] = 1;
+            l.block[0] = l.block[1] = l.block[2] = 32;
+            if (own_phase)
+                fm_hook_phase_push(own_phase, -1);
+            fm_hook_launch(&l);
+            if (own_phase)
+                fm_hook_phase_pop();
+        });
+        t.join();
+    };
+    int status = run_in_child(
+        [&] {
+            child_env(out);
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            launch_from_thread("before", nullptr); // no phase anywhere yet
+            fm_hook_phase_push("pretraining", -1);
+            launch_from_thread("backward", nullptr);
+            launch_from_thread("own", "evaluation");
+            fm_hook_phase_push("recomputation", -1);
+            launch_from_thread("nested", nullptr);
+            fm_hook_phase_pop();
+            fm_hook_phase_pop();
+            launch_from_thread("after", nullptr);
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    Trace t = read_trace(only_trace(out));
+    std::map<std::string, std::string> phase_of;
+    for (auto &a : t.aggregates)
+        phase_of[t.signatures.at(a.signature).name] =
+            a.phase ? t.phases.at(a.phase).name : "(none)";
+    EXPECT_EQ(phase_of["before"], "(none)");
+    EXPECT_EQ(phase_of["backward"], "pretraining");
+    EXPECT_EQ(phase_of["own"], "evaluation");
+    EXPECT_EQ(phase_of["nested"], "recomputation");
+    EXPECT_EQ(phase_of["after"], "(none)");
+}
+
 } // namespace

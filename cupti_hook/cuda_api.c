@@ -50,6 +50,44 @@ static void *open_cupti(char *path, size_t len)
     return h;
 }
 
+/* The profiler host functions: all or none, so that one pointer tells whether they exist. */
+static int resolve_profiler_host(void *cupti)
+{
+    int complete = 1;
+#define FM_RESOLVE_HOST(ret, fn, args)                                                         \
+    fm_api.fn = (ret(CUDAAPI *) args)dlsym(cupti, #fn);                                        \
+    complete &= fm_api.fn != NULL;
+    FM_PROFILER_HOST_FUNCTIONS(FM_RESOLVE_HOST)
+#undef FM_RESOLVE_HOST
+    if (!complete) {
+#define FM_CLEAR_HOST(ret, fn, args) fm_api.fn = NULL;
+        FM_PROFILER_HOST_FUNCTIONS(FM_CLEAR_HOST)
+#undef FM_CLEAR_HOST
+    }
+    return complete ? 0 : -1;
+}
+
+int fm_cupti_host_api_load(char *err, size_t errlen)
+{
+    if (fm_api.cuptiProfilerHostInitialize && fm_api.cuptiGetResultString)
+        return 0;
+    void *cupti = open_cupti(fm_api.cupti_path, sizeof fm_api.cupti_path);
+    if (!cupti) {
+        snprintf(err, errlen, "CUPTI not found (%s); set FLOPMETER_CUPTI to libcupti.so's "
+                              "path",
+                 dlerror());
+        return -1;
+    }
+    fm_api.cuptiGetResultString =
+        (CUptiResult(CUDAAPI *)(CUptiResult, const char **))dlsym(cupti, "cuptiGetResultString");
+    if (!fm_api.cuptiGetResultString || resolve_profiler_host(cupti) != 0) {
+        snprintf(err, errlen, "%s lacks the profiler host API (CUPTI 12.6 or newer needed)",
+                 fm_api.cupti_path);
+        return -1;
+    }
+    return 0;
+}
+
 int fm_cuda_api_load(char *err, size_t errlen)
 {
     memset(&fm_api, 0, sizeof fm_api);
@@ -88,5 +126,6 @@ int fm_cuda_api_load(char *err, size_t errlen)
             return -1;
         }
     }
+    resolve_profiler_host(cupti); /* optional: without it only the counters are lost */
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <cupti.h>
 #include <cupti_target.h>
 
+#include "cupti_host_abi.h"
+
 #define FM_DRIVER_FUNCTIONS(X)                                                                 \
     X(CUresult, cuDriverGetVersion, (int *))                                                   \
     X(CUresult, cuFuncGetParamInfo, (CUfunction, size_t, size_t *, size_t *))                  \
@@ -37,10 +39,23 @@
     X(CUptiResult, cuptiActivityGetNextRecord, (uint8_t *, size_t, CUpti_Activity **))         \
     X(CUptiResult, cuptiActivityFlushAll, (uint32_t))
 
+/* CUPTI's profiler host API (CUPTI 12.6 and newer): builds a counter configuration for a chip
+ * named by string and counts its passes, with no GPU and no driver. Optional: all of them, or
+ * none (NULL) when the CUPTI in use is older; then only the counters are lost. */
+#define FM_PROFILER_HOST_FUNCTIONS(X)                                                          \
+    X(CUptiResult, cuptiProfilerHostGetSupportedChips, (fm_cupti_host_supported_chips *))      \
+    X(CUptiResult, cuptiProfilerHostInitialize, (fm_cupti_host_initialize *))                  \
+    X(CUptiResult, cuptiProfilerHostDeinitialize, (fm_cupti_host_deinitialize *))              \
+    X(CUptiResult, cuptiProfilerHostConfigAddMetrics, (fm_cupti_host_add_metrics *))           \
+    X(CUptiResult, cuptiProfilerHostGetConfigImageSize, (fm_cupti_host_config_size *))         \
+    X(CUptiResult, cuptiProfilerHostGetConfigImage, (fm_cupti_host_config_image *))            \
+    X(CUptiResult, cuptiProfilerHostGetNumOfPasses, (fm_cupti_host_num_passes *))
+
 typedef struct fm_cuda_api {
 #define FM_API_FIELD(ret, name, args) ret(CUDAAPI *name) args;
     FM_DRIVER_FUNCTIONS(FM_API_FIELD)
     FM_CUPTI_FUNCTIONS(FM_API_FIELD)
+    FM_PROFILER_HOST_FUNCTIONS(FM_API_FIELD)
 #undef FM_API_FIELD
     char cupti_path[512];     /* the CUPTI library in use */
 } fm_cuda_api;
@@ -49,5 +64,11 @@ extern fm_cuda_api fm_api;
 
 /* Loads every function. 0, or -1 with a one-line reason in err (what is missing). */
 int fm_cuda_api_load(char *err, size_t errlen);
+
+/* Loads CUPTI alone, for its profiler host API and cuptiGetResultString: what building metric
+ * groups for a chip needs, where no driver is loaded (tools, tests). Does nothing when they
+ * are loaded already. Not thread-safe: call before any thread uses fm_api. 0, or -1 with a
+ * one-line reason in err. */
+int fm_cupti_host_api_load(char *err, size_t errlen);
 
 #endif

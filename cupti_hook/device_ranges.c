@@ -9,16 +9,43 @@ void fm_device_ranges_init(fm_device_ranges *d)
     memset(d, 0, sizeof *d);
     pthread_mutex_init(&d->mu, NULL);
     atomic_init(&d->current, NULL);
+    atomic_init(&d->epoch, 1); /* epoch 0 had no readers: the first reclamation may go ahead */
 }
 
 void fm_device_ranges_free(fm_device_ranges *d)
 {
     free(atomic_load(&d->current));
     for (size_t i = 0; i < d->n_retired; i++)
-        free(d->retired[i]);
+        free(d->retired[i].set);
     free(d->retired);
     pthread_mutex_destroy(&d->mu);
 }
+
+/* ---- readers ------------------------------------------------------------------------------ */
+
+static _Atomic uint32_t next_shard;
+static __thread uint32_t my_shard_plus1; /* 0: not assigned yet */
+
+/* Announces a reader and returns the set to read, with the counter to give back. Sequentially
+ * consistent: the writer's check of the counters and this increment are ordered, so either the
+ * writer sees this reader, or this reader loads a set published after the writer's check. */
+static const fm_range_set *enter(fm_device_ranges *d, _Atomic uint64_t **counter)
+{
+    if (!my_shard_plus1)
+        my_shard_plus1 = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+                             FM_RANGE_READER_SHARDS + 1;
+    uint64_t e = atomic_load(&d->epoch);
+    *counter = &d->readers[e & 1][my_shard_plus1 - 1].n;
+    atomic_fetch_add(*counter, 1);
+    return atomic_load(&d->current);
+}
+
+static void leave(_Atomic uint64_t *counter)
+{
+    atomic_fetch_sub_explicit(counter, 1, memory_order_release);
+}
+
+/* ---- writers (under the mutex) -------------------------------------------------------------- */
 
 static fm_range_set *new_set(uint32_t n)
 {
@@ -28,14 +55,45 @@ static fm_range_set *new_set(uint32_t n)
     return s;
 }
 
-/* Publishes next and keeps the old set for readers still holding it. Under the mutex. */
+static uint64_t readers_of(fm_device_ranges *d, uint64_t parity)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < FM_RANGE_READER_SHARDS; i++)
+        n += atomic_load(&d->readers[parity][i].n);
+    return n;
+}
+
+/* Frees the sets replaced before the current epoch when no reader of the previous epoch is
+ * left, then opens the next epoch. Readers of the current epoch loaded their set after the
+ * epoch began, so after every set replaced before it; readers of older epochs were gone when
+ * the current epoch was opened (the same check, one epoch earlier). A reader still in the
+ * previous epoch postpones this to a later write. */
+static void reclaim(fm_device_ranges *d)
+{
+    uint64_t e = atomic_load(&d->epoch);
+    if (readers_of(d, (e - 1) & 1) != 0)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_retired; i++) {
+        if (d->retired[i].epoch < e) {
+            free(d->retired[i].set);
+            d->freed++;
+        } else {
+            d->retired[k++] = d->retired[i];
+        }
+    }
+    d->n_retired = k;
+    atomic_store(&d->epoch, e + 1);
+}
+
+/* Publishes next; the old set waits in the retired list until no reader can hold it. */
 static int publish(fm_device_ranges *d, fm_range_set *next)
 {
     fm_range_set *old = atomic_load(&d->current);
     if (old) {
         if (d->n_retired == d->cap_retired) {
             size_t cap = d->cap_retired ? d->cap_retired * 2 : 64;
-            fm_range_set **r = realloc(d->retired, cap * sizeof *r);
+            fm_retired_set *r = realloc(d->retired, cap * sizeof *r);
             if (!r) {
                 free(next);
                 return -1;
@@ -43,13 +101,23 @@ static int publish(fm_device_ranges *d, fm_range_set *next)
             d->retired = r;
             d->cap_retired = cap;
         }
-        d->retired[d->n_retired++] = old;
     }
     /* a set's address may come back after it is freed; its generation never does */
     static _Atomic uint64_t generations;
     next->generation = atomic_fetch_add_explicit(&generations, 1, memory_order_relaxed) + 1;
-    atomic_store_explicit(&d->current, next, memory_order_release);
+    atomic_store(&d->current, next);
+    if (old)
+        d->retired[d->n_retired++] = (fm_retired_set){old, atomic_load(&d->epoch)};
+    reclaim(d);
     return 0;
+}
+
+size_t fm_device_ranges_retired(fm_device_ranges *d)
+{
+    pthread_mutex_lock(&d->mu);
+    size_t n = d->n_retired;
+    pthread_mutex_unlock(&d->mu);
+    return n;
 }
 
 int fm_device_ranges_add(fm_device_ranges *d, uint64_t start, uint64_t size)
@@ -164,9 +232,11 @@ static int contains_remembering(const fm_range_set *s, uint64_t v)
 
 int fm_device_ranges_contains(const fm_device_ranges *d, uint64_t v)
 {
-    return set_contains(atomic_load_explicit(&((fm_device_ranges *)d)->current,
-                                             memory_order_acquire),
-                        v);
+    _Atomic uint64_t *counter;
+    const fm_range_set *s = enter((fm_device_ranges *)d, &counter);
+    int in = set_contains(s, v);
+    leave(counter);
+    return in;
 }
 
 /* One step of the hash: a word at a time, one multiply on the chain that runs through every
@@ -204,8 +274,8 @@ uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_
                      uint32_t n)
 {
     /* one snapshot of the ranges for the whole launch */
-    const fm_range_set *ranges =
-        d ? atomic_load_explicit(&((fm_device_ranges *)d)->current, memory_order_acquire) : NULL;
+    _Atomic uint64_t *counter = NULL;
+    const fm_range_set *ranges = d ? enter((fm_device_ranges *)d, &counter) : NULL;
     uint64_t h = 0x6a09e667f3bcc909ull;
     /* the layout (parameter sizes) is part of the identity; it has a chain of its own, which
      * the CPU runs beside the words' */
@@ -227,6 +297,8 @@ uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_
         if (j < size)
             h = absorb(h, tail_word(p + j, size - j));
     }
+    if (counter)
+        leave(counter);
     h = absorb(h, layout);
     h ^= h >> 29; /* spread the last word's bits over the whole hash */
     h *= 0x94d049bb133111ebull;

@@ -158,6 +158,11 @@ int ha_ranges_add(ha_ranges *r, uint64_t start, uint64_t size)
     return fm_device_ranges_add((fm_device_ranges *)r, start, size);
 }
 
+size_t ha_ranges_retired(ha_ranges *r)
+{
+    return fm_device_ranges_retired((fm_device_ranges *)r);
+}
+
 void ha_ranges_remove(ha_ranges *r, uint64_t start)
 {
     fm_device_ranges_remove((fm_device_ranges *)r, start);

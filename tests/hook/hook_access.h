@@ -58,6 +58,7 @@ ha_ranges *ha_ranges_new(void);
 void ha_ranges_delete(ha_ranges *r);
 int ha_ranges_add(ha_ranges *r, uint64_t start, uint64_t size);
 void ha_ranges_remove(ha_ranges *r, uint64_t start);
+size_t ha_ranges_retired(ha_ranges *r); /* replaced sets not freed yet */
 int ha_ranges_contains(const ha_ranges *r, uint64_t v);
 /* The ranges now published: their number, and range i as [start, end). */
 uint32_t ha_ranges_count(const ha_ranges *r);

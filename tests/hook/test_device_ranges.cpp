@@ -269,6 +269,19 @@ TEST(HookArgHash, LayoutIsPartOfTheIdentity)
     EXPECT_EQ(Args().add(x).add(y).hash(d.r), Args().add(x).add(y).hash(d.r));
 }
 
+TEST(HookDeviceRanges, ReplacedSetsAreFreedWhenNoReaderHoldsThem)
+{
+    // A program that allocates and frees in a loop replaces the set at every call: the
+    // replaced sets must be freed as it goes, not kept to the end.
+    Ranges d;
+    for (int i = 0; i < 100000; i++) {
+        ha_ranges_add(d.r, kBase + (uint64_t)(i % 7) * GiB, 1 << 20);
+        EXPECT_TRUE(ha_ranges_contains(d.r, kBase + (uint64_t)(i % 7) * GiB + 5));
+        ha_ranges_remove(d.r, kBase + (uint64_t)(i % 7) * GiB);
+    }
+    EXPECT_LE(ha_ranges_retired(d.r), 2u);
+}
+
 TEST(HookDeviceRanges, ReadersWhileAWriterAddsAndRemoves)
 {
     Ranges d;

@@ -50,6 +50,16 @@ static void *open_cupti(char *path, size_t len)
     return h;
 }
 
+/* CUPTI, or NULL with the one-line reason in err. */
+static void *open_cupti_or_say(char *err, size_t errlen)
+{
+    void *cupti = open_cupti(fm_api.cupti_path, sizeof fm_api.cupti_path);
+    if (!cupti)
+        snprintf(err, errlen, "CUPTI not found (%s); set FLOPMETER_CUPTI to libcupti.so's path",
+                 dlerror());
+    return cupti;
+}
+
 /* The profiler host functions: all or none, so that one pointer tells whether they exist. */
 static int resolve_profiler_host(void *cupti)
 {
@@ -71,13 +81,9 @@ int fm_cupti_host_api_load(char *err, size_t errlen)
 {
     if (fm_api.cuptiProfilerHostInitialize && fm_api.cuptiGetResultString)
         return 0;
-    void *cupti = open_cupti(fm_api.cupti_path, sizeof fm_api.cupti_path);
-    if (!cupti) {
-        snprintf(err, errlen, "CUPTI not found (%s); set FLOPMETER_CUPTI to libcupti.so's "
-                              "path",
-                 dlerror());
+    void *cupti = open_cupti_or_say(err, errlen);
+    if (!cupti)
         return -1;
-    }
     fm_api.cuptiGetResultString =
         (CUptiResult(CUDAAPI *)(CUptiResult, const char **))dlsym(cupti, "cuptiGetResultString");
     if (!fm_api.cuptiGetResultString || resolve_profiler_host(cupti) != 0) {
@@ -98,13 +104,9 @@ int fm_cuda_api_load(char *err, size_t errlen)
         snprintf(err, errlen, "the CUDA driver library is not loaded in this process");
         return -1;
     }
-    void *cupti = open_cupti(fm_api.cupti_path, sizeof fm_api.cupti_path);
-    if (!cupti) {
-        snprintf(err, errlen, "CUPTI not found (%s); set FLOPMETER_CUPTI to libcupti.so's "
-                              "path",
-                 dlerror());
+    void *cupti = open_cupti_or_say(err, errlen);
+    if (!cupti)
         return -1;
-    }
     /* one table of (library, name, slot), built from the same lists as the struct */
     struct {
         int from_cupti;

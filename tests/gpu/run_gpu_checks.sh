@@ -26,6 +26,8 @@ usage: OUT=DIR tests/gpu/run_gpu_checks.sh [options]     (OUT defaults to ./gpu-
                     and put the binaries and their non-system libraries into DIR (name it
                     build-*/ so that git ignores it and it can be carried), then stop
   --skip-torch      leave out the PyTorch check
+  --skip-calibration
+                    leave out the calibration (flop_kernels under ncu)
   --budget SECONDS  time for everything (default 450)
   --dry-run         run without a GPU, to try the script itself: building, compiling and the
                     result files; every check that needs the GPU then fails
@@ -40,6 +42,7 @@ PREBUILT=""
 PREPARE=""
 NO_BUILD=0
 SKIP_TORCH=0
+SKIP_CAL=0
 DRY_RUN=0
 BUDGET=450
 
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
       ;;
     --no-build) NO_BUILD=1 ;;
     --skip-torch) SKIP_TORCH=1 ;;
+    --skip-calibration) SKIP_CAL=1 ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help)
       usage
@@ -89,6 +93,7 @@ OUT=$(cd "$OUT" && pwd)
 # the files of an earlier run in the same folder would mix with this run's
 rm -rf "$OUT/runs" "$OUT/traces" "$OUT/counts"
 rm -f "$OUT/rows.jsonl" "$OUT/env.tsv" "$OUT/gpu_checks.json" "$OUT/log.txt"
+rm -rf "$OUT/calibration" "$OUT/calibration.json"
 mkdir -p "$OUT/runs" "$OUT/traces" "$OUT/counts"
 ROWS=$OUT/rows.jsonl
 ENV_TSV=$OUT/env.tsv
@@ -397,6 +402,30 @@ else
   fi
 fi
 
+# The calibration program (tensor-core kernels need sm_90a; cuBLAS and cublasLt from the
+# toolkit, found through its library folder if the loader does not know it).
+FK=""
+FK_RPATH=()
+for d in "$CUDA_HOME_FOUND/lib64" "$CUDA_HOME_FOUND/lib"; do
+  [ -n "$CUDA_HOME_FOUND" ] && [ -d "$d" ] && FK_RPATH+=(-Xlinker "-rpath,$d")
+done
+if [ -n "$NVCC" ] && mkdir -p "$GPU_BIN" &&
+  run_step compile_flop_kernels 240 "$NVCC" -O2 -std=c++17 --threads 0 \
+    -gencode "arch=compute_90a,code=sm_90a" -I"$HERE" "$HERE/flop_kernels.cu" \
+    "$HERE/flop_kernels_tc.cu" "$HERE/flop_kernels_cublas.cu" -o "$GPU_BIN/flop_kernels" \
+    ${FK_RPATH[@]+"${FK_RPATH[@]}"} -lcublasLt -lcublas -lpthread; then
+  FK=$GPU_BIN/flop_kernels
+  record compile_flop_kernels pass "flop_kernels built (sm_90a)" "built"
+else
+  record compile_flop_kernels fail "flop_kernels built (sm_90a)" \
+    "$([ -n "$NVCC" ] && echo "nvcc failed" || echo "no nvcc")" \
+    "$(step_tail compile_flop_kernels 3)"
+  if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/flop_kernels" ]; then
+    FK=$(cd "$PREBUILT/gpu-tests" && pwd)/flop_kernels
+    record compile_flop_kernels.prebuilt info "a build made elsewhere" "using $FK"
+  fi
+fi
+
 # ---- binaries for a machine that cannot build -------------------------------------------
 
 # Only what the checks run, and the libraries they need beyond the C library: small enough
@@ -422,6 +451,9 @@ prepare_prebuilt() {
   cp -L "$HOOK" "$dir/cupti_hook/libflopmeter.so"
   cp -L "$FM" "$dir/postprocessor/flopmeter"
   cp -L "$KL" "$dir/gpu-tests/known_launches"
+  # flop_kernels needs cuBLAS, which is far too large to carry: the GPU machine's toolkit
+  # provides it
+  [ -n "$FK" ] && cp -L "$FK" "$dir/gpu-tests/flop_kernels"
   for lib in $(ldd "$HOOK" "$FM" "$KL" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
     case ${lib##*/} in
       libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | ld-linux*) ;;
@@ -429,7 +461,8 @@ prepare_prebuilt() {
     esac
   done
   record prepare_prebuilt pass "binaries in $dir" "$(du -sh "$dir" | cut -f1)" \
-    "deps: $(find "$dir/deps" -type f -printf '%f ')"
+    "deps: $(find "$dir/deps" -type f -printf '%f ')$([ -n "$FK" ] ||
+      echo "; no flop_kernels (it did not compile)")"
 }
 
 if [ -n "$PREPARE" ]; then
@@ -512,6 +545,41 @@ else
         record report.known_hook fail "exit 0 and a JSON report" "exit $rc" \
           "$(step_tail report_known 2)"
       fi
+    fi
+  fi
+fi
+
+# Calibration: kernels and GEMMs of exactly known work, their CUPTI FLOP counters read by
+# ncu and compared with the expectations (calibrate.py writes $OUT/calibration.json).
+if [ "$SKIP_CAL" = 1 ]; then
+  record calibration skipped "the calibration" "--skip-calibration"
+elif [ -z "$FK" ]; then
+  record calibration skipped "the calibration" "no flop_kernels binary"
+else
+  mkdir -p "$OUT/calibration"
+  # first without a profiler: every item runs, the wgmma results are right, and the times
+  run_step calibration_plain 60 "$FK"
+  rc=$?
+  if [ "$rc" = 125 ]; then
+    record calibration.program skipped "every item runs" "time budget spent"
+  else
+    n=$(grep -c '^FLOPCAL ' "$OUT/runs/calibration_plain/stdout" 2>/dev/null)
+    record calibration.program "$([ "$rc" = 0 ] && echo pass || echo fail)" \
+      "every item runs, exit 0" "exit $rc, ${n:-0} items" "$(step_tail calibration_plain 2)"
+  fi
+  # then under ncu, four runs sharing what is left of 150 s
+  cal_lim=$(limit 150)
+  if [ "$cal_lim" -lt 45 ]; then
+    record calibration.ncu skipped "ncu reads the counters" "time budget spent"
+  else
+    run_step calibration_ncu "$cal_lim" "$HERE/ncu_crosscheck.sh" --program "$FK" \
+      --dir "$OUT/calibration" --json "$OUT/calibration.json" \
+      --plain "$OUT/runs/calibration_plain/stdout" --rows "$ROWS" --timeout $((cal_lim - 25))
+    rc=$?
+    cat "$OUT/runs/calibration_ncu/stdout"
+    if [ "$rc" -gt 1 ] || [ ! -f "$OUT/calibration.json" ]; then
+      record calibration.calibrate fail "calibration.json written" "exit $rc" \
+        "$(step_tail calibration_ncu 3)"
     fi
   fi
 fi

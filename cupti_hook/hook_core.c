@@ -18,6 +18,8 @@
 
 #include "hook_naming.h"
 #include "hook_phases.h"
+#include "hook_measure.h"
+#include "sampler.h"
 #include "thread_counts.h"
 #include "flopmeter/trace_writer.h"
 #include "flopmeter/version.h"
@@ -67,6 +69,7 @@ static struct {
     pthread_cond_t wake;
     uint64_t interval_start_ns;
     uint64_t *shadow_launches, *shadow_busy;
+    uint8_t *held;               /* per pair: flushes its launches have waited for a credit */
     uint32_t sigs_written, phases_written;
     /* things told between flushes (program rate, not launches) */
     pthread_mutex_t pending_mu;
@@ -144,8 +147,27 @@ void fm_hook_degrade(uint32_t kind, int64_t api_result, uint64_t launches_affect
 
 /* ---- the launch path ---------------------------------------------------------------------- */
 
-void fm_hook_launch(const fm_launch_info *l)
+/* Whether to measure a launch of sig counted in pair, decided before the launch is counted:
+ * a launch chosen for measurement is in flight before it is counted (hook_measure.h). */
+static inline void decide(fm_launch_decision *d, uint32_t sig, uint32_t pair)
 {
+    d->group = FM_SAMPLE_NONE;
+    if (!fm_measure_active())
+        return;
+    int group = fm_measure_decide(sig);
+    if (group == FM_SAMPLE_NONE)
+        return;
+    atomic_fetch_add_explicit(&g.table.pairs[pair].inflight, 1, memory_order_relaxed);
+    d->group = group;
+    d->signature = sig;
+    d->pair = pair;
+    d->ordinal = fm_measure_next_ordinal();
+}
+
+static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
+{
+    if (d)
+        d->group = FM_SAMPLE_NONE;
     if (atomic_load_explicit(&g.state, memory_order_acquire) != FM_HOOK_RUNNING)
         return;
     fm_launch_key key;
@@ -160,10 +182,13 @@ void fm_hook_launch(const fm_launch_info *l)
     fm_tc_block *b = fm_thread_counts_mine(&g.counts);
     fm_tc_entry *e = b ? fm_tc_lookup(b, &key, phase) : NULL;
     if (e) {
+        uint32_t pair = fm_tc_pair_index(e);
+        if (d)
+            decide(d, e->sig_id, pair);
         fm_tc_count(e);
         if (l->correlation_id)
-            atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)],
-                                  fm_tc_pair_index(e) + 1, memory_order_relaxed);
+            atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)], pair + 1,
+                                  memory_order_relaxed);
         return;
     }
     int created = 0;
@@ -182,6 +207,8 @@ void fm_hook_launch(const fm_launch_info *l)
     if (!p)
         return;
     uint32_t pair_index = (uint32_t)(p - g.table.pairs);
+    if (d)
+        decide(d, s->id, pair_index);
     if (b)
         fm_tc_install(&g.table, b, &key, phase, s->id, pair_index); /* counts this launch */
     else
@@ -189,6 +216,16 @@ void fm_hook_launch(const fm_launch_info *l)
     if (l->correlation_id)
         atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)], pair_index + 1,
                               memory_order_relaxed);
+}
+
+void fm_hook_launch(const fm_launch_info *l)
+{
+    launch(l, NULL);
+}
+
+void fm_hook_launch_measured(const fm_launch_info *l, fm_launch_decision *d)
+{
+    launch(l, d);
 }
 
 void fm_hook_kernel_executed(uint64_t correlation_id, uint64_t duration_ns)
@@ -483,9 +520,20 @@ static void write_phases(void)
     }
 }
 
-/* One AGGREGATE per (signature, phase) that launched or ran since the last flush. */
-static void write_aggregates(uint64_t now)
+/* One AGGREGATE per (signature, phase) that launched or ran since the last flush: its
+ * settled launches (counted, and not awaiting measured values), the measured and credited
+ * operations, and the kernels' time. */
+/* Flushes a pair's launches may wait for their signature's first full count (every metric
+ * group read once) before they are written as unmeasured: a new signature's first launches
+ * are measured one group each, and its launches in between would otherwise stay uncredited
+ * for good. Bounded, because what waits is not in the file yet. */
+#define HOLD_FLUSHES 3
+
+static void write_aggregates(uint64_t now, int final)
 {
+    fm_measure_write_groups(g.w);
+    /* the values taken now lower the in-flight counts before the launches are read */
+    fm_measure_write_samples(g.w, &g.table, g.sigs_written);
     fm_thread_counts_sweep(&g.counts, &g.table);
     for (uint32_t i = 0; i <= g.table.pair_mask; i++) {
         fm_pair_slot *p = &g.table.pairs[i];
@@ -496,21 +544,48 @@ static void write_aggregates(uint64_t now)
         if (sig > g.sigs_written || phase > g.phases_written)
             continue; /* its definition comes with the next flush, and so does this */
         uint64_t launches = atomic_load_explicit(&p->launches, memory_order_relaxed);
+        uint64_t inflight = atomic_load_explicit(&p->inflight, memory_order_relaxed);
         uint64_t busy = atomic_load_explicit(&p->busy_ns, memory_order_relaxed);
-        uint64_t dl = launches - g.shadow_launches[i], db = busy - g.shadow_busy[i];
+        /* a launch path between raising the in-flight count and counting its launch can make
+         * the settled count dip for a moment: what is written never goes back, and what it
+         * got ahead by is taken off later launches (exact at the end, where nothing is in
+         * flight) */
+        uint64_t settled = launches > inflight ? launches - inflight : 0;
+        uint64_t dl = settled > g.shadow_launches[i] ? settled - g.shadow_launches[i] : 0;
+        uint64_t read = fm_measure_read_in_flush(i);
+        int hold = (dl || read) && !final && fm_measure_active() && !fm_measure_complete(sig) &&
+                   g.held[i] < HOLD_FLUSHES;
+        if (hold) {
+            g.held[i]++;
+            dl = 0; /* launches and readings wait for the signature's full count */
+        } else {
+            g.held[i] = 0;
+            if (dl < read)
+                dl = read;
+        }
+        uint64_t db = busy - g.shadow_busy[i];
         if (!dl && !db)
             continue;
-        g.shadow_launches[i] = launches;
+        g.shadow_launches[i] += dl;
         g.shadow_busy[i] = busy;
+        fm_measure_split split;
+        memset(&split, 0, sizeof split);
+        if (!hold)
+            fm_measure_split_of(i, sig, dl, &split);
         fm_record r = {.kind = FM_REC_AGGREGATE};
         r.u.aggregate.interval_start_ns = g.interval_start_ns;
         r.u.aggregate.interval_end_ns = now > g.interval_start_ns ? now : g.interval_start_ns;
         r.u.aggregate.signature = sig;
         r.u.aggregate.phase = phase;
         r.u.aggregate.launches = dl;
+        r.u.aggregate.launches_measured = split.measured;
+        r.u.aggregate.launches_extrapolated = split.extrapolated;
         r.u.aggregate.busy_ns = db;
-        append(&r); /* no counters yet: every launch is unmeasured */
+        r.u.aggregate.n_classes = split.n_classes;
+        r.u.aggregate.classes = split.classes;
+        append(&r);
     }
+    fm_measure_end_interval(now);
     g.interval_start_ns = now;
 }
 
@@ -521,7 +596,7 @@ static void flush_once(int final)
     write_phases(); /* before the declarations, which name the phase they were made in */
     write_pending();
     write_signatures();
-    write_aggregates(now);
+    write_aggregates(now, final);
     if (final)
         fm_writer_flush(g.w);
     else
@@ -662,15 +737,18 @@ int fm_hook_start(const fm_hook_versions *v)
     } else if (fm_launch_table_init(&g.table, sigs, sigs * 4, (size_t)sigs * 256) != 0 ||
                !(g.corr = calloc(CORR_RING, sizeof *g.corr)) ||
                !(g.shadow_launches = calloc(g.table.pair_mask + 1, sizeof(uint64_t))) ||
-               !(g.shadow_busy = calloc(g.table.pair_mask + 1, sizeof(uint64_t)))) {
+               !(g.shadow_busy = calloc(g.table.pair_mask + 1, sizeof(uint64_t))) ||
+               !(g.held = calloc(g.table.pair_mask + 1, 1))) {
         disable("not enough memory for the launch tables (FLOPMETER_MAX_SIGNATURES=%u)", sigs);
     } else if (fm_writer_open(&g.w, g.path, &o, err, sizeof err) != FM_OK) {
         disable("%s", err);
     }
     g.table.arg_variant_limit = g.cfg.arg_variants;
     /* without per-thread counters every launch goes to the shared tables: slower, still exact */
-    if (fm_hook_state() != FM_HOOK_DISABLED)
+    if (fm_hook_state() != FM_HOOK_DISABLED) {
         (void)fm_thread_counts_init(&g.counts);
+        fm_measure_configure(&g.table, sigs);
+    }
     if (fm_hook_state() == FM_HOOK_DISABLED) {
         if (g.cfg.strict)
             _exit(70);
@@ -761,6 +839,7 @@ void fm_hook_after_fork_child(void)
     /* the phase registry's lock too: the API still pushes phases in the child, and the
      * parent's flusher may have held it at the fork */
     pthread_mutex_init(&phases()->mu, NULL);
+    fm_phases_reset_anchor();
     atomic_store(&g.state, FM_HOOK_DISABLED);
 }
 

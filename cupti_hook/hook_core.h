@@ -49,6 +49,59 @@ const fm_hook_config *fm_hook_config_in_use(void);
 /* The launch path: allocates nothing, takes no global lock. */
 void fm_hook_launch(const fm_launch_info *l);
 
+/* ---- counters: the profiler glue (or a test double of the profiler) ------------------------ */
+
+/* One metric of a group, as the trace records it: CUPTI's name, the precision class it counts
+ * (FM_CLASS_NONE for a duration) and the operations per counted unit. */
+typedef struct fm_hook_metric {
+    const char *name;
+    uint8_t precision_class;
+    double weight;
+} fm_hook_metric;
+
+typedef struct fm_hook_group_def {
+    uint32_t n_metrics;
+    const fm_hook_metric *metrics;
+} fm_hook_group_def;
+
+/* Declares the single-pass metric groups of the process's GPUs (one chip family per process)
+ * and turns measurement on: from then on fm_hook_launch_measured picks launches to measure,
+ * mode and budget as sampler.h's fm_profile_mode and budget. 0, or -1 when already declared,
+ * out of range or out of memory (the launches are then counted unmeasured). */
+int fm_hook_set_metric_groups(const char *chip, const fm_hook_group_def *groups, uint32_t n,
+                              int mode, double budget);
+
+/* What the launch path decided for one launch: group is FM_SAMPLE_NONE (not measured),
+ * FM_SAMPLE_ALL (every group: replay) or a group index; the rest identifies the launch to
+ * fm_hook_counter_sample. */
+typedef struct fm_launch_decision {
+    int group;
+    uint32_t signature;
+    uint32_t pair;        /* the (signature, phase) counter's index */
+    uint64_t ordinal;     /* the launch's number, shared by its samples */
+} fm_launch_decision;
+
+/* fm_hook_launch, and whether to measure the launch. */
+void fm_hook_launch_measured(const fm_launch_info *l, fm_launch_decision *d);
+
+/* What one measured launch showed in one metric group: the raw values in the group's metric
+ * order, and the kernel's duration as measured with them (0: unknown). */
+typedef struct fm_counter_reading {
+    uint32_t group;
+    uint32_t n_values;
+    const double *values;
+    uint64_t duration_ns;
+} fm_counter_reading;
+
+/* The readings of one measured launch, all at once (one for a sampled launch, one per group
+ * for a replayed one), so that they stay together in the trace. passes: the replays the
+ * launch needed; overhead_ns: the wall time measuring it added (the sampler's cost model).
+ * Any thread. */
+void fm_hook_counter_sample(const fm_launch_decision *d, const fm_counter_reading *readings,
+                            uint32_t n, uint32_t passes, uint64_t overhead_ns);
+/* A launch chosen for measurement whose values never came (the range was lost). */
+void fm_hook_counter_lost(const fm_launch_decision *d);
+
 /* A kernel execution record (from CUPTI activity buffers, or the test double): its duration
  * is added to the launch with this correlation id (0: none, and the record is ignored). */
 void fm_hook_kernel_executed(uint64_t correlation_id, uint64_t duration_ns);

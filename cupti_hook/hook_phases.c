@@ -161,6 +161,23 @@ void fm_phases_pop(fm_phases *p, uint64_t now_ns)
     update_inherited();
 }
 
+void fm_phases_reset_anchor(void)
+{
+    /* only the forking thread lives on: if it was not the one the others followed, the child
+     * starts without one (the next thread to enter a phase becomes it) */
+    if (!is_anchor) {
+        atomic_flag_clear(&anchor_taken);
+        atomic_store(&inherited, 0);
+    }
+}
+
+void fm_phases_forget_anchor(void)
+{
+    is_anchor = 0;
+    atomic_flag_clear(&anchor_taken);
+    atomic_store(&inherited, 0);
+}
+
 uint32_t fm_phases_current(void)
 {
     return depth ? stack[depth - 1] : atomic_load_explicit(&inherited, memory_order_relaxed);

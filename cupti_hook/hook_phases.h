@@ -49,6 +49,13 @@ uint32_t fm_phases_define(fm_phases *p, const char *name, int category);
 void fm_phases_push(fm_phases *p, uint32_t phase, uint64_t now_ns);
 void fm_phases_pop(fm_phases *p, uint64_t now_ns);
 
+/* Forgets which thread the others follow, unless it is the calling thread: in the child of
+ * a fork, whose only thread is the forking one. */
+void fm_phases_reset_anchor(void);
+/* Forgets it whichever thread it is (tests, between scenarios; no thread may be in a
+ * phase). */
+void fm_phases_forget_anchor(void);
+
 /* The calling thread's current phase: its innermost; for a thread that entered none, the
  * innermost phase of the first thread that entered one (0: none). The launch path's only
  * access. */

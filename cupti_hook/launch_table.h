@@ -57,7 +57,8 @@ typedef struct fm_pair_slot {
     _Atomic uint64_t key;     /* (signature id << 32 | phase id) + 1; 0: free */
     _Atomic uint64_t launches;
     _Atomic uint64_t busy_ns;
-    uint64_t unused;          /* 32 bytes: a slot never straddles two cache lines */
+    _Atomic uint64_t inflight; /* launches chosen for measurement whose values are awaited
+                                  (hook_measure.h); 32 bytes: a slot never straddles two lines */
 } fm_pair_slot;
 
 /* Distinct argument hashes seen per function (only the path that adds a signature). */

@@ -1,6 +1,10 @@
 // hook_test_support.cpp - helpers of the hook's tests (see hook_test_support.h).
 #include "hook_test_support.h"
 
+extern "C" {
+#include "hook_phases.h"
+}
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -343,6 +347,7 @@ int run_in_child(const std::function<int()> &fn, const std::string &stderr_path,
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        fm_phases_reset_anchor(); // as the library's fork handler does
         int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || dup2(fd, 2) < 0)
             _exit(125);
@@ -448,8 +453,35 @@ Trace read_trace(const std::string &path)
         }
         case FM_REC_AGGREGATE: {
             const fm_rec_aggregate &a = rec.u.aggregate;
-            t.aggregates.push_back({a.interval_start_ns, a.interval_end_ns, a.signature, a.phase,
-                                    a.launches, a.busy_ns});
+            Trace::Aggregate x;
+            x.start_ns = a.interval_start_ns;
+            x.end_ns = a.interval_end_ns;
+            x.signature = a.signature;
+            x.phase = a.phase;
+            x.launches = a.launches;
+            x.busy_ns = a.busy_ns;
+            x.launches_measured = a.launches_measured;
+            x.launches_extrapolated = a.launches_extrapolated;
+            for (uint64_t i = 0; i < a.n_classes; i++)
+                x.classes[a.classes[i].precision_class] = {a.classes[i].measured,
+                                                           a.classes[i].extrapolated};
+            t.aggregates.push_back(x);
+            break;
+        }
+        case FM_REC_METRIC_GROUP: {
+            Trace::MetricGroup mg{rec.u.metric_group.id,
+                                  std::string(rec.u.metric_group.chip.ptr,
+                                              rec.u.metric_group.chip.len),
+                                  {}};
+            for (uint64_t i = 0; i < rec.u.metric_group.n_metrics; i++)
+                mg.names.push_back(s(rec.u.metric_group.metrics[i].name));
+            t.metric_groups.push_back(mg);
+            break;
+        }
+        case FM_REC_COUNTER_SAMPLE: {
+            const fm_rec_counter_sample &c = rec.u.counter_sample;
+            t.samples.push_back({c.signature, c.launch_ordinal, c.group, c.passes,
+                                 std::vector<double>(c.values, c.values + c.n_values)});
             break;
         }
         case FM_REC_PHASE_DEF:

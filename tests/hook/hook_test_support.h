@@ -112,6 +112,17 @@ struct Trace {
     };
     struct Aggregate {
         uint64_t start_ns, end_ns, signature, phase, launches, busy_ns;
+        uint64_t launches_measured = 0, launches_extrapolated = 0;
+        std::map<uint8_t, std::pair<double, double>> classes; // measured, extrapolated
+    };
+    struct MetricGroup {
+        uint64_t id;
+        std::string chip;
+        std::vector<std::string> names;
+    };
+    struct CounterSample {
+        uint64_t signature, ordinal, group, passes;
+        std::vector<double> values;
     };
     struct PhaseDef {
         uint64_t id, category;
@@ -134,6 +145,8 @@ struct Trace {
     std::vector<Device> devices;
     std::map<uint64_t, Signature> signatures;
     std::vector<Aggregate> aggregates;
+    std::vector<MetricGroup> metric_groups;
+    std::vector<CounterSample> samples;
     std::map<uint64_t, PhaseDef> phases;
     std::vector<PhaseEvent> phase_events;
     std::vector<Declaration> declarations;

@@ -22,6 +22,7 @@
 
 extern "C" {
 #include "hook_phases.h"
+#include "sampler.h"
 #include "flopmeter/trace_status.h"
 }
 
@@ -353,6 +354,11 @@ int run_scenario(const std::string &out_dir)
     for (int r = 0; r < kRegions; r++)
         stream.mem_alloc(kRegionBase + (uint64_t)r * (1ull << 30), kRegionSize);
     stream.start_buffer_thread(1);
+    // The main thread enters a phase first, so it is the thread the others follow when they
+    // are in none (hook_phases.h); it is in none while the threads run, so the loose thread's
+    // launches count outside any phase.
+    fm_hook_phase_push("pretraining", -1);
+    fm_hook_phase_pop();
     std::vector<std::thread> ts;
     for (auto fn : kThreads)
         ts.emplace_back([&stream, fn] {
@@ -395,6 +401,8 @@ TEST(HookCollector, EndToEndThroughFakeCuptiStream)
     std::string errtext = read_text(err);
     ASSERT_EQ(describe_status(status), "exit 0") << errtext;
     Expected want = tally();
+    want.pushes["pretraining"]++; // the main thread's, before the threads start
+    want.pops["pretraining"]++;
 
     // stderr: where the trace goes, and the problem once
     EXPECT_EQ(lines_with(errtext, "flopmeter: measuring into ").size(), 1u) << errtext;
@@ -468,7 +476,8 @@ TEST(HookCollector, EndToEndThroughFakeCuptiStream)
     EXPECT_EQ(pops, want.pops);
     for (auto &s : stacks)
         EXPECT_TRUE(s.second.empty()) << "thread " << s.first << " left phases open";
-    EXPECT_EQ(threads_with_phases.size(), 3u); // trainer, backward, evaluator
+    EXPECT_EQ(threads_with_phases.size(), 4u); // main (before the others), trainer, backward,
+                                               // evaluator
 
     // launches and busy time: per phase, per kernel and shape, per signature
     std::map<std::string, uint64_t> by_phase, busy_by_phase, busy_by_group;
@@ -1099,6 +1108,233 @@ TEST(HookCollector, ThreadsWithoutAPhaseCountInTheMainLoopsPhase)
     EXPECT_EQ(phase_of["own"], "evaluation");
     EXPECT_EQ(phase_of["nested"], "recomputation");
     EXPECT_EQ(phase_of["after"], "(none)");
+}
+
+// ---- counters, through a test double of the profiler ----------------------------------------
+
+// FakeProfiler stands in for the range profiler at the device boundary: for each launch the
+// collector chooses, it hands back fixed raw values per kernel and metric group, as the
+// profiler glue will hand back what it decoded, or reports the measurement lost.
+struct FakeProfiler {
+    std::map<std::string, std::vector<std::vector<double>>> values; // kernel -> group -> values
+    std::set<std::string> losing; // kernels whose measurements never come back
+    uint64_t launches_measured = 0, samples = 0, lost = 0;
+
+    void launch(const fm_launch_info &l)
+    {
+        fm_launch_decision d;
+        fm_hook_launch_measured(&l, &d);
+        if (d.group == FM_SAMPLE_NONE)
+            return;
+        if (losing.count(l.name)) {
+            fm_hook_counter_lost(&d);
+            lost++;
+            return;
+        }
+        const auto &v = values.at(l.name);
+        launches_measured++;
+        uint32_t first = d.group == FM_SAMPLE_ALL ? 0 : (uint32_t)d.group;
+        uint32_t end = d.group == FM_SAMPLE_ALL ? (uint32_t)v.size() : first + 1;
+        std::vector<fm_counter_reading> rd;
+        for (uint32_t g = first; g < end; g++)
+            rd.push_back({g, (uint32_t)v[g].size(), v[g].data(), 1000});
+        fm_hook_counter_sample(&d, rd.data(), (uint32_t)rd.size(), end - first, 20000);
+        samples += rd.size();
+    }
+};
+
+const uint8_t kFp32 = FM_FMT_FP32, kFp64 = FM_FMT_FP64;
+const uint8_t kBf16Tensor = FM_FMT_BF16 | FM_CLASS_TENSOR, kFp16Tensor = FM_FMT_FP16 | FM_CLASS_TENSOR;
+
+// Three single-pass groups in the shape of a real plan: the CUDA-core counters, then two
+// hardware groups carrying the duration.
+int declare_fake_groups(int mode)
+{
+    static const fm_hook_metric g0[] = {{"smsp__fake_ffma.sum", kFp32, 2.0},
+                                        {"smsp__fake_dfma.sum", kFp64, 2.0}};
+    static const fm_hook_metric g1[] = {{"gpu__time_duration.sum", FM_CLASS_NONE, 0},
+                                        {"sm__fake_tensor_bf16.sum", kBf16Tensor, 1.0}};
+    static const fm_hook_metric g2[] = {{"gpu__time_duration.sum", FM_CLASS_NONE, 0},
+                                        {"sm__fake_tensor_fp16.sum", kFp16Tensor, 1.0}};
+    static const fm_hook_group_def groups[] = {{2, g0}, {2, g1}, {2, g2}};
+    return fm_hook_set_metric_groups("GH100", groups, 3, mode, 0.02);
+}
+
+FakeProfiler fake_profiler()
+{
+    FakeProfiler p;
+    // per launch: gemm 200 fp32 FLOP and 65,536 bf16 tensor FLOP; norm 8,192 fp32 and 32 fp64
+    p.values["gemm"] = {{100, 0}, {5000, 65536}, {5000, 0}};
+    p.values["norm"] = {{4096, 16}, {800, 0}, {800, 0}};
+    p.losing.insert("lossy");
+    return p;
+}
+
+fm_launch_info kernel_launch(const char *name, uint64_t function)
+{
+    fm_launch_info l;
+    memset(&l, 0, sizeof l);
+    l.name = name;
+    l.function = function;
+    l.grid[0] = 64;
+    l.grid[1] = l.grid[2] = 1;
+    l.block[0] = 256;
+    l.block[1] = l.block[2] = 1;
+    return l;
+}
+
+struct KernelTotals {
+    uint64_t launches = 0, measured = 0, extrapolated = 0;
+    std::map<uint8_t, double> ops; // measured + extrapolated
+};
+
+// Per kernel name; only the launches of the phase named `phase` when one is given.
+std::map<std::string, KernelTotals> totals_by_kernel(const Trace &t, const char *phase = nullptr)
+{
+    std::map<std::string, KernelTotals> k;
+    for (auto &a : t.aggregates) {
+        if (phase && (!a.phase || t.phases.at(a.phase).name != phase))
+            continue;
+        KernelTotals &x = k[t.signatures.at(a.signature).name];
+        x.launches += a.launches;
+        x.measured += a.launches_measured;
+        x.extrapolated += a.launches_extrapolated;
+        for (auto &c : a.classes)
+            x.ops[c.first] += c.second.first + c.second.second;
+    }
+    return k;
+}
+
+void expect_exact_ops(const std::map<std::string, KernelTotals> &k, uint64_t gemms,
+                      uint64_t norms)
+{
+    // the fake's values are the same at every launch, so extrapolation must give them exactly
+    auto near = [](double got, double want) { return std::fabs(got - want) <= 1e-9 * want; };
+    const KernelTotals &g = k.at("gemm"), &n = k.at("norm");
+    EXPECT_TRUE(near(g.ops.at(kFp32), 200.0 * gemms)) << g.ops.at(kFp32);
+    EXPECT_TRUE(near(g.ops.at(kBf16Tensor), 65536.0 * gemms)) << g.ops.at(kBf16Tensor);
+    EXPECT_TRUE(near(n.ops.at(kFp32), 8192.0 * norms)) << n.ops.at(kFp32);
+    EXPECT_TRUE(near(n.ops.at(kFp64), 32.0 * norms)) << n.ops.at(kFp64);
+    EXPECT_EQ(g.ops.count(kFp16Tensor) ? g.ops.at(kFp16Tensor) : 0.0, 0.0);
+}
+
+TEST(HookMeasure, SampledLaunchesAreMeasuredOrCreditedExactly)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    const uint64_t kGemms = 20000, kNorms = 10000, kLossy = 500;
+    FakeProfiler fake = fake_profiler();
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_INTERVAL_MS", "10"}});
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            fm_launch_info early = kernel_launch("norm", 0x7f5000000100ull);
+            fm_hook_launch(&early); // before the groups: counted, never measured
+            if (declare_fake_groups(FM_PROFILE_SAMPLED) != 0 ||
+                declare_fake_groups(FM_PROFILE_SAMPLED) == 0) // once only
+                return 11;
+            fm_launch_info gemm = kernel_launch("gemm", 0x7f5000000000ull);
+            fm_launch_info norm = kernel_launch("norm", 0x7f5000000100ull);
+            fm_launch_info lossy = kernel_launch("lossy", 0x7f5000000200ull);
+            fm_hook_phase_push("pretraining", -1);
+            for (uint64_t i = 0; i < kGemms; i++) {
+                fake.launch(gemm);
+                if (i % 2 == 0)
+                    fake.launch(norm);
+                if (i < kLossy)
+                    fake.launch(lossy);
+            }
+            fm_hook_phase_pop();
+            fm_hook_stop(FM_EXIT_NORMAL);
+            // what the child saw, for the parent: measured launches and samples
+            fprintf(stderr, "fake %llu %llu %llu\n", (unsigned long long)fake.launches_measured,
+                    (unsigned long long)fake.samples, (unsigned long long)fake.lost);
+            return 0;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    unsigned long long measured = 0, samples = 0, lost = 0;
+    ASSERT_EQ(sscanf(err.substr(err.find("fake ")).c_str(), "fake %llu %llu %llu", &measured,
+                     &samples, &lost),
+              3)
+        << err;
+    Trace t = read_trace(only_trace(out));
+    ASSERT_TRUE(t.final_seen);
+    ASSERT_EQ(t.metric_groups.size(), 3u);
+    EXPECT_EQ(t.metric_groups[0].chip, "GH100");
+    EXPECT_EQ(t.metric_groups[1].names,
+              std::vector<std::string>({"gpu__time_duration.sum", "sm__fake_tensor_bf16.sum"}));
+    EXPECT_EQ(t.samples.size(), samples) << "every sample handed in is in the trace";
+    // every launch counted once, measured ones included; the one before the groups were
+    // declared is in no phase, and never measured
+    auto all = totals_by_kernel(t);
+    EXPECT_EQ(all["gemm"].launches, kGemms);
+    EXPECT_EQ(all["norm"].launches, kNorms + 1);
+    EXPECT_EQ(all["lossy"].launches, kLossy);
+    EXPECT_EQ(all["gemm"].measured + all["norm"].measured, measured);
+    auto k = totals_by_kernel(t, "pretraining");
+    EXPECT_EQ(k["norm"].launches, kNorms);
+    // the first launches of each signature are measured, one group each, in rotation: a
+    // sampled run measures far fewer than it launches, and credits the rest
+    EXPECT_GE(k["gemm"].measured, 6u);
+    EXPECT_LT(k["gemm"].measured, kGemms / 2);
+    EXPECT_EQ(k["gemm"].measured + k["gemm"].extrapolated, kGemms);
+    EXPECT_EQ(k["norm"].measured + k["norm"].extrapolated, kNorms);
+    expect_exact_ops(k, kGemms, kNorms);
+    // a signature whose measurements were all lost is unmeasured, never zero work
+    EXPECT_GT(lost, 0u);
+    EXPECT_EQ(all["lossy"].measured, 0u);
+    EXPECT_EQ(all["lossy"].extrapolated, 0u);
+    EXPECT_TRUE(all["lossy"].ops.empty());
+}
+
+TEST(HookMeasure, ExactModeMeasuresEveryLaunchInEveryGroup)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    const uint64_t kGemms = 1500, kNorms = 700;
+    FakeProfiler fake = fake_profiler();
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_INTERVAL_MS", "10"}});
+            if (fm_hook_start(nullptr) != 0 || declare_fake_groups(FM_PROFILE_EXACT) != 0)
+                return 10;
+            fm_launch_info gemm = kernel_launch("gemm", 0x7f5000000000ull);
+            fm_launch_info norm = kernel_launch("norm", 0x7f5000000100ull);
+            // two threads: the decisions and the samples come from both
+            std::thread other([&] {
+                FakeProfiler mine = fake_profiler();
+                for (uint64_t i = 0; i < kNorms; i++)
+                    mine.launch(norm);
+            });
+            for (uint64_t i = 0; i < kGemms; i++)
+                fake.launch(gemm);
+            other.join();
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    Trace t = read_trace(only_trace(out));
+    ASSERT_TRUE(t.final_seen);
+    auto k = totals_by_kernel(t);
+    EXPECT_EQ(k["gemm"].launches, kGemms);
+    EXPECT_EQ(k["gemm"].measured, kGemms);
+    EXPECT_EQ(k["norm"].measured, kNorms);
+    EXPECT_EQ(k["gemm"].extrapolated + k["norm"].extrapolated, 0u);
+    EXPECT_EQ(t.samples.size(), 3 * (kGemms + kNorms)) << "one sample per group per launch";
+    // the samples of one launch share its ordinal, and say how many passes it needed
+    std::map<std::pair<uint64_t, uint64_t>, int> per_launch;
+    for (auto &smp : t.samples) {
+        per_launch[{smp.signature, smp.ordinal}]++;
+        EXPECT_EQ(smp.passes, 3u);
+    }
+    EXPECT_EQ(per_launch.size(), kGemms + kNorms);
+    for (auto &pl : per_launch)
+        EXPECT_EQ(pl.second, 3);
+    expect_exact_ops(k, kGemms, kNorms);
 }
 
 } // namespace

@@ -18,6 +18,7 @@
 
 #include "device_ranges.h"
 #include "hook_core.h"
+#include "sampler.h"
 #include "launch_table.h"
 #include "flopmeter/trace_reader.h"
 #include "flopmeter/trace_verify.h"
@@ -238,7 +239,19 @@ static void *collector_launcher(void *arg)
         l.block[1] = l.block[2] = 1;
         l.arg_hash = k + 1;
         l.correlation_id = atomic_fetch_add(&next_corr, 1);
-        fm_hook_launch(&l);
+        /* measured launches too: their readings arrive while the flusher settles launches */
+        fm_launch_decision d;
+        fm_hook_launch_measured(&l, &d);
+        if (d.group != FM_SAMPLE_NONE) {
+            static const double v[2] = {100, 7};
+            fm_counter_reading rd[2] = {{0, 2, v, 10}, {1, 2, v, 10}};
+            if (j % 97 == 0)
+                fm_hook_counter_lost(&d);
+            else if (d.group == FM_SAMPLE_ALL)
+                fm_hook_counter_sample(&d, rd, 2, 2, 1000);
+            else
+                fm_hook_counter_sample(&d, &rd[d.group], 1, 1, 1000);
+        }
         atomic_store_explicit(&launched[l.correlation_id], 1, memory_order_release);
         if (j % 1000 == 0)
             fm_hook_declare("loop.mark", j, t % 2 ? "odd thread" : NULL);
@@ -330,6 +343,12 @@ static void collector_stress(void)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s", fm_hook_trace_path());
+    static const fm_hook_metric g0[] = {{"m_fp32", FM_FMT_FP32, 2.0}, {"m_fp64", FM_FMT_FP64, 1.0}};
+    static const fm_hook_metric g1[] = {{"gpu__time_duration.sum", FM_CLASS_NONE, 0},
+                                        {"m_bf16", FM_FMT_BF16 | FM_CLASS_TENSOR, 1.0}};
+    static const fm_hook_group_def groups[] = {{2, g0}, {2, g1}};
+    CHECK(fm_hook_set_metric_groups("GH100", groups, 2, FM_PROFILE_SAMPLED, 0.5) == 0,
+          "metric groups");
     pthread_t launchers[LAUNCHERS], records, problems, late_thread;
     start_threads(&late_thread, 1, collector_late, 0);
     start_threads(&records, 1, collector_records, 0);

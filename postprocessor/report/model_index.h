@@ -24,6 +24,9 @@ int64_t rp_sigphase_get(rp_model *m, uint32_t sig, uint32_t phase);
 
 /* Makes room for element n in an array of capacity *cap. 0 or -1. */
 int rp_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem);
+/* The same with the first capacity given: for the many small arrays of which most hold one or
+ * two entries (a signature's metric groups). */
+int rp_grow_from(void **arr, uint32_t *cap, uint32_t n, size_t elem, uint32_t first);
 
 /* The bucket holding time t_ns (buckets widen as needed). */
 rp_bucket *rp_timeline_at(rp_timeline *tl, uint64_t t_ns);

@@ -94,9 +94,14 @@ void rp_model_free(rp_model *m)
 /* Grows an array of elem-sized items so that one more fits. */
 int rp_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem)
 {
+    return rp_grow_from(arr, cap, n, elem, 16);
+}
+
+int rp_grow_from(void **arr, uint32_t *cap, uint32_t n, size_t elem, uint32_t first)
+{
     if (n < *cap)
         return 0;
-    uint32_t nc = *cap ? *cap * 2 : 16;
+    uint32_t nc = *cap ? *cap * 2 : first;
     if (nc < *cap)
         return -1;
     void *p = realloc(*arr, (size_t)nc * elem);

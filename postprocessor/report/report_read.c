@@ -72,7 +72,11 @@ static rp_group_stats *group_stats(reading *r, rp_signature *s, uint32_t group)
     for (uint32_t i = 0; i < s->n_groups; i++)
         if (s->groups[i].group == group)
             return &s->groups[i];
-    if (rp_grow((void **)&s->groups, &s->cap_groups, s->n_groups, sizeof *s->groups) != 0) {
+    /* a signature is read in one or two groups as a rule (sampled rotation reads each of a
+     * chip's groups, up to eleven, but one per launch): start small, one allocation per
+     * signature of a job with hundreds of thousands of them */
+    if (rp_grow_from((void **)&s->groups, &s->cap_groups, s->n_groups, sizeof *s->groups, 2) !=
+        0) {
         r->oom = 1;
         return NULL;
     }

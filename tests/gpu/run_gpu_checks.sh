@@ -633,6 +633,37 @@ else
     --args0-rc "$trc_args0" --summary-out "$OUT/counts/torch.json"
   record torch.seconds info "without hook $(seconds_of torch_baseline) s" \
     "with hook $(seconds_of torch_hook) s" "wall time, Python start and import included"
+
+  # The Python package's example: a small GPT trained in bf16 under the hook, without and with
+  # activation checkpointing tagged as recomputation. Its report must show launches in the
+  # recomputation phase only in the tagged run; the reports are kept for the measured-vs-formula
+  # comparison (6ND, PaLM, FlopCounterMode) once counters are read.
+  python_example() { # RUN CHECKPOINT
+    local run=$1
+    run_step "$run" 150 env "${TORCH_ENV[@]}" LD_PRELOAD="$HOOK" \
+      FLOPMETER_OUTPUT_DIR="$WORK/traces" FLOPMETER_RUN_ID="$run" \
+      ${TORCH_CUPTI_ENV[@]+"${TORCH_CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} \
+      PYTHONPATH="$ROOT/python_shim" python3 "$HERE/python_gpt_example.py" --steps 200 \
+      --checkpoint "$2"
+    local rc=$?
+    "$FM" report --json "$WORK/traces/$run" >"$OUT/$run.report.json" 2>"$OUT/$run.report.err"
+    local phases
+    phases=$(python3 -c 'import json,sys
+r=json.load(open(sys.argv[1]))
+print(" ".join(sorted({p["name"] for p in r.get("by_phase", []) if p.get("launches")})))' \
+      "$OUT/$run.report.json" 2>/dev/null)
+    if [ "$rc" -ne 0 ]; then
+      record "$run" fail "exit 0" "exit $rc" "$(step_tail "$run" 1)"
+    elif [ "$2" = none ] && [[ " $phases " != *" recomputation "* ]]; then
+      record "$run" pass "no recomputation phase" "phases: $phases"
+    elif [ "$2" != none ] && [[ " $phases " == *" recomputation "* ]]; then
+      record "$run" pass "a recomputation phase" "phases: $phases"
+    else
+      record "$run" fail "recomputation phase only when tagged" "phases: $phases"
+    fi
+  }
+  python_example python_example_none none
+  python_example python_example_tag tag
 fi
 
 finish

@@ -83,24 +83,6 @@ std::string str(const fm_str &s)
 
 } // namespace
 
-TempDir::TempDir()
-{
-    const char *base = getenv("TMPDIR");
-    std::string templ = std::string(base && *base ? base : "/tmp") + "/flopmeter-hook-XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data()))
-        throw std::runtime_error("mkdtemp failed");
-    dir_ = buf.data();
-}
-
-TempDir::~TempDir()
-{
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    if (system(cmd.c_str()) != 0)
-        fprintf(stderr, "could not remove %s\n", dir_.c_str());
-}
-
 std::vector<std::string> files_under(const std::string &dir)
 {
     std::vector<std::string> out;

@@ -10,21 +10,11 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace hooktest {
 
-// A fresh directory, removed with its contents when the object goes away.
-class TempDir {
-  public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    std::string path(const std::string &name) const { return dir_ + "/" + name; }
-    const std::string &dir() const { return dir_; }
-
-  private:
-    std::string dir_;
-};
+using fmtestcommon::TempDir; // a scratch directory, removed at the end (tests/common)
 
 // Every regular file under dir (recursively), and those ending in .fmtrace.
 std::vector<std::string> files_under(const std::string &dir);

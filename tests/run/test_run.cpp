@@ -25,6 +25,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 extern char **environ;
 
 namespace {
@@ -90,28 +92,9 @@ bool has(const std::string &haystack, const std::string &needle)
     return haystack.find(needle) != std::string::npos;
 }
 
-class TempDir {
-  public:
-    TempDir()
-    {
-        std::string tmpl = (fs::temp_directory_path() / "fm-run-XXXXXX").string();
-        char *d = mkdtemp(tmpl.data());
-        if (d)
-            dir_ = real(d);
-    }
-    ~TempDir()
-    {
-        std::error_code ec;
-        if (!dir_.empty())
-            fs::remove_all(dir_, ec);
-    }
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    const std::string &dir() const { return dir_; }
-    std::string path(const std::string &name) const { return dir_ + "/" + name; }
-
-  private:
-    std::string dir_;
+// runs print real paths: the scratch directory is named by its real path (tests/common)
+struct TempDir : fmtestcommon::TempDir {
+    TempDir() : fmtestcommon::TempDir("fm-run") {}
 };
 
 struct Result {

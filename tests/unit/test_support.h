@@ -12,21 +12,11 @@ extern "C" {
 #include "flopmeter/trace_writer.h"
 }
 
+#include "temp_dir.h"
+
 namespace fmtest {
 
-// A fresh directory removed with its contents when the object goes away.
-class TempDir {
-  public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    std::string path(const std::string &name) const { return dir_ + "/" + name; }
-    const std::string &dir() const { return dir_; }
-
-  private:
-    std::string dir_;
-};
+using fmtestcommon::TempDir; // a scratch directory, removed at the end (tests/common)
 
 std::vector<uint8_t> read_file(const std::string &path);
 void write_file(const std::string &path, const std::vector<uint8_t> &bytes);

@@ -17,7 +17,7 @@ typedef struct table {
 } table;
 
 typedef struct index_set {
-    table phases, sigs, callsites, groups, sigphases;
+    table phases, sigs, callsites, groups, sigphases, kernel_names;
 } index_set;
 
 void *rp_index_new(void)
@@ -35,6 +35,7 @@ void rp_index_free(void *index)
     free(x->callsites.slots);
     free(x->groups.slots);
     free(x->sigphases.slots);
+    free(x->kernel_names.slots);
     free(x);
 }
 
@@ -163,6 +164,40 @@ static int same_sig(const void *ctx, uint32_t i)
            memcmp(s->name, k->name, k->name_len) == 0;
 }
 
+typedef struct name_key {
+    const rp_model *m;
+    const char *name;
+    size_t len;
+} name_key;
+
+static int same_name(const void *ctx, uint32_t i)
+{
+    const name_key *k = ctx;
+    const char *n = k->m->kernel_names[i];
+    return strlen(n) == k->len && memcmp(n, k->name, k->len) == 0;
+}
+
+/* The model's copy of a kernel name, made when new; NULL when out of memory. */
+static const char *kernel_name(rp_model *m, const char *name, size_t len)
+{
+    index_set *x = m->index;
+    uint64_t h = mix(SEED, name, len);
+    name_key k = {m, name, len};
+    int64_t found = table_find(&x->kernel_names, h, same_name, &k);
+    if (found >= 0)
+        return m->kernel_names[found];
+    if (rp_grow((void **)&m->kernel_names, &m->cap_kernel_names, m->n_kernel_names,
+                sizeof *m->kernel_names) != 0)
+        return NULL;
+    char *copy = strndup(name, len);
+    if (!copy || table_add(&x->kernel_names, h, m->n_kernel_names) != 0) {
+        free(copy);
+        return NULL;
+    }
+    m->kernel_names[m->n_kernel_names++] = copy;
+    return copy;
+}
+
 int64_t rp_signature_get(rp_model *m, const char *name, size_t name_len, const uint64_t grid[3],
                          const uint64_t block[3], uint64_t shared_mem, uint64_t arg_hash)
 {
@@ -180,16 +215,14 @@ int64_t rp_signature_get(rp_model *m, const char *name, size_t name_len, const u
         return -1;
     rp_signature *s = &m->sigs[m->n_sigs];
     memset(s, 0, sizeof *s);
-    s->name = strndup(name, name_len);
+    s->name = kernel_name(m, name, name_len);
     memcpy(s->grid, grid, sizeof s->grid);
     memcpy(s->block, block, sizeof s->block);
     s->shared_mem = shared_mem;
     s->arg_hash = arg_hash;
     s->min_groups_per_launch = UINT32_MAX;
-    if (!s->name || table_add(&x->sigs, h, m->n_sigs) != 0) {
-        free(s->name);
+    if (!s->name || table_add(&x->sigs, h, m->n_sigs) != 0)
         return -1;
-    }
     return m->n_sigs++;
 }
 

@@ -58,11 +58,12 @@ void rp_model_free(rp_model *m)
     for (uint32_t i = 0; i < m->n_traces; i++)
         free_trace(&m->traces[i]);
     free(m->traces);
-    for (uint32_t i = 0; i < m->n_sigs; i++) {
-        free(m->sigs[i].name);
+    for (uint32_t i = 0; i < m->n_sigs; i++)
         free(m->sigs[i].groups);
-    }
     free(m->sigs);
+    for (uint32_t i = 0; i < m->n_kernel_names; i++)
+        free(m->kernel_names[i]);
+    free(m->kernel_names);
     for (uint32_t i = 0; i < m->n_callsites; i++) {
         for (uint32_t f = 0; f < m->callsites[i].n_frames; f++) {
             free(m->callsites[i].frames[f].module);

@@ -42,7 +42,7 @@ typedef struct rp_group_stats {
 } rp_group_stats;
 
 typedef struct rp_signature {
-    char *name;
+    const char *name;         /* in the model's kernel names, shared by the signatures */
     uint64_t grid[3], block[3], shared_mem, arg_hash;
     uint32_t callsite;        /* global call site index + 1, 0 = unknown */
     uint32_t first_trace;     /* trace where it was first seen */
@@ -148,6 +148,8 @@ typedef struct rp_model {
     uint32_t n_traces, cap_traces;
     rp_signature *sigs;
     uint32_t n_sigs, cap_sigs;
+    char **kernel_names;      /* one copy of each: a name has many signatures (shapes, ranks) */
+    uint32_t n_kernel_names, cap_kernel_names;
     rp_callsite *callsites;
     uint32_t n_callsites, cap_callsites;
     rp_phase *phases;         /* index 0: work outside any phase */

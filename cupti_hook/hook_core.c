@@ -151,7 +151,6 @@ void fm_hook_degrade(uint32_t kind, int64_t api_result, uint64_t launches_affect
  * a launch chosen for measurement is in flight before it is counted (hook_measure.h). */
 static inline void decide(fm_launch_decision *d, uint32_t sig, uint32_t pair)
 {
-    d->group = FM_SAMPLE_NONE;
     if (!fm_measure_active())
         return;
     int group = fm_measure_decide(sig);
@@ -164,12 +163,8 @@ static inline void decide(fm_launch_decision *d, uint32_t sig, uint32_t pair)
     d->ordinal = fm_measure_next_ordinal();
 }
 
-static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
+static inline fm_launch_key key_of(const fm_launch_info *l)
 {
-    if (d)
-        d->group = FM_SAMPLE_NONE;
-    if (atomic_load_explicit(&g.state, memory_order_acquire) != FM_HOOK_RUNNING)
-        return;
     fm_launch_key key;
     key.function = l->function;
     memcpy(key.grid, l->grid, sizeof key.grid);
@@ -177,24 +172,18 @@ static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
     key.shared_mem = l->shared_mem;
     key.device = l->device;
     key.arg_hash = l->arg_hash;
-    uint32_t phase = fm_phases_current();
-    /* the common case: this thread launched the same thing in the same phase before */
-    fm_tc_block *b = fm_thread_counts_mine(&g.counts);
-    fm_tc_entry *e = b ? fm_tc_lookup(b, &key, phase) : NULL;
-    if (e) {
-        uint32_t pair = fm_tc_pair_index(e);
-        if (d)
-            decide(d, e->sig_id, pair);
-        fm_tc_count(e);
-        if (l->correlation_id)
-            atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)], pair + 1,
-                                  memory_order_relaxed);
-        return;
-    }
+    return key;
+}
+
+/* The signature of a launch not in this thread's counters (added when new) and its
+ * (signature, phase) counter; NULL when a table is full (counted as dropped there). */
+static fm_pair_slot *pair_of(const fm_launch_key *key, const char *name, uint32_t phase,
+                             uint32_t *sig)
+{
     int created = 0;
-    fm_sig_slot *s = fm_launch_table_signature(&g.table, &key, l->name, 0, &created);
+    fm_sig_slot *s = fm_launch_table_signature(&g.table, key, name, 0, &created);
     if (!s)
-        return; /* the table is full: counted in dropped_signatures */
+        return NULL;
     if (created) {
         /* first launch of this signature: the only time this path does more than count */
         fm_sig_info *info = fm_launch_table_info(&g.table, s);
@@ -203,18 +192,41 @@ static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
             info->n_pcs = (uint32_t)fm_hook_capture_stack(info->pcs, FM_MAX_STACK);
         fm_launch_table_publish(&g.table, s);
     }
-    fm_pair_slot *p = fm_launch_table_pair(&g.table, s->id, phase);
-    if (!p)
-        return;
-    uint32_t pair_index = (uint32_t)(p - g.table.pairs);
+    *sig = s->id;
+    return fm_launch_table_pair(&g.table, s->id, phase);
+}
+
+static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
+{
     if (d)
-        decide(d, s->id, pair_index);
-    if (b)
-        fm_tc_install(&g.table, b, &key, phase, s->id, pair_index); /* counts this launch */
+        d->group = FM_SAMPLE_NONE;
+    if (atomic_load_explicit(&g.state, memory_order_acquire) != FM_HOOK_RUNNING)
+        return;
+    fm_launch_key key = key_of(l);
+    uint32_t phase = fm_phases_current();
+    /* the common case: this thread launched the same thing in the same phase before */
+    fm_tc_block *b = fm_thread_counts_mine(&g.counts);
+    fm_tc_entry *e = b ? fm_tc_lookup(b, &key, phase) : NULL;
+    uint32_t sig, pair;
+    fm_pair_slot *p = NULL;
+    if (e) {
+        sig = e->sig_id;
+        pair = fm_tc_pair_index(e);
+    } else {
+        if (!(p = pair_of(&key, l->name, phase, &sig)))
+            return;
+        pair = (uint32_t)(p - g.table.pairs);
+    }
+    if (d)
+        decide(d, sig, pair);
+    if (e)
+        fm_tc_count(e);
+    else if (b)
+        fm_tc_install(&g.table, b, &key, phase, sig, pair); /* counts this launch */
     else
         atomic_fetch_add_explicit(&p->launches, 1, memory_order_relaxed);
     if (l->correlation_id)
-        atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)], pair_index + 1,
+        atomic_store_explicit(&g.corr[l->correlation_id & (CORR_RING - 1)], pair + 1,
                               memory_order_relaxed);
 }
 
@@ -246,14 +258,7 @@ void fm_hook_graph_kernel(const fm_launch_info *l, uint64_t duration_ns)
 {
     if (atomic_load_explicit(&g.state, memory_order_acquire) != FM_HOOK_RUNNING)
         return;
-    fm_launch_key key;
-    memset(&key, 0, sizeof key);
-    key.function = l->function;
-    memcpy(key.grid, l->grid, sizeof key.grid);
-    memcpy(key.block, l->block, sizeof key.block);
-    key.shared_mem = l->shared_mem;
-    key.device = l->device;
-    key.arg_hash = l->arg_hash;
+    fm_launch_key key = key_of(l);
     int created = 0;
     fm_sig_slot *s = fm_launch_table_signature(&g.table, &key, l->name, 0, &created);
     if (!s)

@@ -102,14 +102,6 @@ uint64_t fm_launch_key_hash(const fm_launch_key *k)
     return h ? h : 1;
 }
 
-static int same_key(const fm_launch_key *a, const fm_launch_key *b)
-{
-    return a->function == b->function && a->arg_hash == b->arg_hash &&
-           a->shared_mem == b->shared_mem && a->device == b->device &&
-           memcmp(a->grid, b->grid, sizeof a->grid) == 0 &&
-           memcmp(a->block, b->block, sizeof a->block) == 0;
-}
-
 /* Copies a name into the arena; a name that does not fit is cut (and counted). */
 static const char *copy_name(fm_launch_table *t, const char *name)
 {
@@ -186,7 +178,7 @@ static fm_sig_slot *find_or_claim(fm_launch_table *t, const fm_launch_key *k, ui
         while ((st = atomic_load_explicit(&s->state, memory_order_acquire)) != FM_SLOT_READY &&
                st != FM_SLOT_DEAD) {
         }
-        if (st == FM_SLOT_READY && same_key(&s->key, k))
+        if (st == FM_SLOT_READY && fm_launch_key_equal(&s->key, k))
             return s;
     }
     return NULL;

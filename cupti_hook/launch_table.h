@@ -91,6 +91,17 @@ int fm_launch_table_init(fm_launch_table *t, uint32_t signatures, uint32_t pairs
                          size_t name_bytes);
 void fm_launch_table_free(fm_launch_table *t);
 
+/* Whether two keys name the same signature: the launch table's and the per-thread counters'
+ * comparison. */
+static inline int fm_launch_key_equal(const fm_launch_key *a, const fm_launch_key *b)
+{
+    return a->function == b->function && a->arg_hash == b->arg_hash &&
+           a->shared_mem == b->shared_mem && a->device == b->device &&
+           a->grid[0] == b->grid[0] && a->grid[1] == b->grid[1] && a->grid[2] == b->grid[2] &&
+           a->block[0] == b->block[0] && a->block[1] == b->block[1] &&
+           a->block[2] == b->block[2];
+}
+
 /* 64-bit hash of a key; never 0. */
 uint64_t fm_launch_key_hash(const fm_launch_key *k);
 

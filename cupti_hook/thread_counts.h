@@ -75,12 +75,7 @@ static inline fm_tc_entry *fm_tc_set(fm_tc_block *b, uint64_t h)
 
 static inline int fm_tc_matches(const fm_tc_entry *e, const fm_launch_key *k, uint32_t phase)
 {
-    return e->sig_id && e->phase == phase && e->key.function == k->function &&
-           e->key.arg_hash == k->arg_hash && e->key.grid[0] == k->grid[0] &&
-           e->key.grid[1] == k->grid[1] && e->key.grid[2] == k->grid[2] &&
-           e->key.block[0] == k->block[0] && e->key.block[1] == k->block[1] &&
-           e->key.block[2] == k->block[2] && e->key.shared_mem == k->shared_mem &&
-           e->key.device == k->device;
+    return e->sig_id && e->phase == phase && fm_launch_key_equal(&e->key, k);
 }
 
 /* Where (key, phase) counts in this block: its entry, or NULL on a miss. */

@@ -15,15 +15,6 @@
 /* Epoch AI's default utilisation for language models, used when none is declared. */
 #define DEFAULT_UTILIZATION 0.30
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static uint32_t bit(uint32_t category)
 {
     return 1u << category;
@@ -114,18 +105,18 @@ int rp_check_traces(const rp_model *m, int combine_runs, char *err, size_t errle
         const rp_trace *t = &m->traces[i];
         const char *this_run = t->run_id ? t->run_id : "";
         if (!combine_runs && strcmp(this_run, run) != 0)
-            return fail(err, errlen, "%s belongs to run '%s', %s to run '%s': one report covers "
+            return rp_fail(err, errlen, "%s belongs to run '%s', %s to run '%s': one report covers "
                                      "one run (--combine-runs to add up several)",
                         t->path, this_run, first->path, run);
         if (!combine_runs && t->world_size != first->world_size)
-            return fail(err, errlen, "%s says the job has %llu ranks, %s says %llu", t->path,
+            return rp_fail(err, errlen, "%s says the job has %llu ranks, %s says %llu", t->path,
                         (unsigned long long)t->world_size, first->path,
                         (unsigned long long)first->world_size);
         for (uint32_t j = 0; j < i; j++) {
             const rp_trace *u = &m->traces[j];
             if (t->rank >= 0 && t->rank == u->rank &&
                 strcmp(this_run, u->run_id ? u->run_id : "") == 0)
-                return fail(err, errlen, "rank %lld of run '%s' appears twice: %s and %s",
+                return rp_fail(err, errlen, "rank %lld of run '%s' appears twice: %s and %s",
                             (long long)t->rank, this_run, u->path, t->path);
         }
     }
@@ -485,7 +476,7 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
     const rp_data *d = r->data;
     r->profiles = calloc(d->n_profiles ? d->n_profiles : 1, sizeof *r->profiles);
     if (!r->profiles)
-        return fail(err, errlen, "out of memory");
+        return rp_fail(err, errlen, "out of memory");
     int found = 0;
     for (uint32_t pi = 0; pi < d->n_profiles; pi++) {
         const rp_profile *p = &d->profiles[pi];
@@ -497,7 +488,7 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
         pr->bases = calloc(p->n_bases, sizeof *pr->bases);
         pr->thresholds = calloc(p->n_thresholds, sizeof *pr->thresholds);
         if (!pr->bases || !pr->thresholds)
-            return fail(err, errlen, "out of memory");
+            return rp_fail(err, errlen, "out of memory");
         for (uint32_t bi = 0; bi < p->n_bases; bi++) {
             rp_basis_result *br = &pr->bases[bi];
             br->b = &p->bases[bi];
@@ -561,7 +552,7 @@ static int rules(rp_report *r, const rp_report_options *opt, char *err, size_t e
         }
     }
     if (opt->only_profile && !found)
-        return fail(err, errlen, "--profile: no profile named '%s' (see flopmeter report "
+        return rp_fail(err, errlen, "--profile: no profile named '%s' (see flopmeter report "
                                  "--list-profiles)", opt->only_profile);
     return 0;
 }
@@ -755,7 +746,7 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
                                                      r->primary_estimate < FM_EST_COUNT
                                                  ? r->primary_estimate
                                                  : 0].e;
-        return fail(err, errlen, "%s needs %s (declare it in the model spec or give it as an "
+        return rp_fail(err, errlen, "%s needs %s (declare it in the model spec or give it as an "
                                  "option)", e->name, e->missing ? e->missing : "more facts");
     }
     hardware_days(r);
@@ -763,7 +754,7 @@ int rp_report_compute(rp_report *r, const rp_model *m, const rp_facts *facts,
     if (rules(r, opt, err, errlen) != 0 || orderings(r) != 0) {
         int internal = !*err || strstr(err, "out of memory") != NULL;
         if (!*err)
-            fail(err, errlen, "out of memory");
+            rp_fail(err, errlen, "out of memory");
         rp_report_free(r);
         return internal ? RP_E_INTERNAL : -1;
     }

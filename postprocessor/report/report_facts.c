@@ -44,15 +44,6 @@ static const struct {
     [RP_F_FLOPCOUNTER] = {"estimate.flopcounter", NONNEGATIVE},
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 const char *rp_fact_key(int id)
 {
     return id >= 0 && id < RP_F_COUNT ? facts[id].key : "?";
@@ -98,7 +89,7 @@ static int set(rp_facts *f, int id, double v, const char *source, char *err, siz
 {
     const char *why = impossible(id, v);
     if (why)
-        return fail(err, errlen, "%s: %s %s (%s)", facts[id].key, fmt_g(v), why, source);
+        return rp_fail(err, errlen, "%s: %s %s (%s)", facts[id].key, fmt_g(v), why, source);
     f->v[id] = v;
     snprintf(f->source[id], sizeof f->source[id], "%s", source);
     if (id == RP_F_TOKENS)
@@ -128,11 +119,11 @@ int rp_facts_from_model(rp_facts *f, const rp_model *m, int combine_runs, char *
             if (strcmp(d->key, "model.modality") == 0) {
                 uint32_t bits;
                 if (!d->text || rp_modalities_parse(d->text, &bits) != 0)
-                    return fail(err, errlen, "model.modality: '%s' is not a list of text, "
+                    return rp_fail(err, errlen, "model.modality: '%s' is not a list of text, "
                                              "audio, image, video, biology (declared in %s)",
                                 d->text ? d->text : "", t->path);
                 if (f->modalities && f->modalities != bits)
-                    return fail(err, errlen, "model.modality: declared differently in %s and "
+                    return rp_fail(err, errlen, "model.modality: declared differently in %s and "
                                              "%s", f->modality_source, t->path);
                 f->modalities = bits;
                 snprintf(f->modality_source, sizeof f->modality_source, "declared in %s",
@@ -146,7 +137,7 @@ int rp_facts_from_model(rp_facts *f, const rp_model *m, int combine_runs, char *
                 continue;
             const char *why = impossible(id, d->value);
             if (why)
-                return fail(err, errlen, "%s: %s %s (declared in %s)", d->key, fmt_g(d->value),
+                return rp_fail(err, errlen, "%s: %s %s (declared in %s)", d->key, fmt_g(d->value),
                             why, t->path);
             if (id == RP_F_TOKENS) {
                 tokens += d->value;
@@ -163,7 +154,7 @@ int rp_facts_from_model(rp_facts *f, const rp_model *m, int combine_runs, char *
                 continue;
             }
             if (!isnan(f->v[id]) && !agree(f->v[id], d->value))
-                return fail(err, errlen, "%s: declared as %s in %s and as %s in %s", d->key,
+                return rp_fail(err, errlen, "%s: declared as %s in %s and as %s in %s", d->key,
                             fmt_g(f->v[id]), f->source[id] + strlen("declared in "),
                             fmt_g(d->value), t->path);
             f->v[id] = d->value;
@@ -211,14 +202,14 @@ int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, siz
         char key[160];
         snprintf(key, sizeof key, "%s.%s", e->section_type, e->key);
         if (*e->section_name) {
-            rc = fail(err, errlen, "%s:%d: sections of a model spec have no names", name,
+            rc = rp_fail(err, errlen, "%s:%d: sections of a model spec have no names", name,
                       e->line);
             break;
         }
         if (strcmp(key, "model.modality") == 0) {
             uint32_t bits = 0;
             if (rp_modalities_parse(e->value, &bits) != 0) {
-                rc = fail(err, errlen, "%s:%d: model.modality: '%s' is not a list of text, audio,"
+                rc = rp_fail(err, errlen, "%s:%d: model.modality: '%s' is not a list of text, audio,"
                                        " image, video, biology", name, e->line, e->value);
                 continue;
             }
@@ -228,7 +219,7 @@ int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, siz
         }
         if (strcmp(key, "original.systemic") == 0) {
             if (strcmp(e->value, "yes") && strcmp(e->value, "no"))
-                rc = fail(err, errlen, "%s:%d: original.systemic: expected yes or no", name,
+                rc = rp_fail(err, errlen, "%s:%d: original.systemic: expected yes or no", name,
                           e->line);
             f->original_systemic = strcmp(e->value, "yes") == 0;
             snprintf(f->systemic_source, sizeof f->systemic_source, "%s", source);
@@ -240,19 +231,19 @@ int rp_facts_from_spec_text(rp_facts *f, const char *name, const char *text, siz
         }
         int id = rp_fact_by_key(key);
         if (id < 0) {
-            rc = fail(err, errlen, "%s:%d: unknown entry %s (see docs/report.md, \"Model spec "
+            rc = rp_fail(err, errlen, "%s:%d: unknown entry %s (see docs/report.md, \"Model spec "
                                    "files\")", name, e->line, key);
             break;
         }
         double v;
         if (kv_number(&kv, e, &v, err, errlen) != 0) {
-            rc = fail(err, errlen, "%s:%d: %s: '%s' is not a number", name, e->line, key,
+            rc = rp_fail(err, errlen, "%s:%d: %s: '%s' is not a number", name, e->line, key,
                       e->value);
             break;
         }
         const char *why = impossible(id, v);
         if (why) {
-            rc = fail(err, errlen, "%s:%d: %s: %s %s", name, e->line, key, e->value, why);
+            rc = rp_fail(err, errlen, "%s:%d: %s: %s %s", name, e->line, key, e->value, why);
             break;
         }
         rc = set(f, id, v, source, err, errlen);
@@ -265,13 +256,13 @@ int rp_facts_from_spec_file(rp_facts *f, const char *path, char *err, size_t err
 {
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(err, errlen, "%s: cannot open the model spec", path);
+        return rp_fail(err, errlen, "%s: cannot open the model spec", path);
     char buf[65536];
     size_t n = fread(buf, 1, sizeof buf, fp);
     int too_long = !feof(fp);
     fclose(fp);
     if (too_long)
-        return fail(err, errlen, "%s: a model spec is at most 64 KiB", path);
+        return rp_fail(err, errlen, "%s: a model spec is at most 64 KiB", path);
     return rp_facts_from_spec_text(f, path, buf, n, err, errlen);
 }
 
@@ -281,12 +272,12 @@ int rp_facts_set_option(rp_facts *f, int id, const char *option, const char *tex
     char *end = NULL;
     double v = text && *text ? strtod(text, &end) : NAN;
     if (!text || !*text || *end)
-        return fail(err, errlen, "%s: '%s' is not a number", option, text ? text : "");
+        return rp_fail(err, errlen, "%s: '%s' is not a number", option, text ? text : "");
     char source[160];
     snprintf(source, sizeof source, "option %s", option);
     const char *why = impossible(id, v);
     if (why)
-        return fail(err, errlen, "%s: %s %s", option, text, why);
+        return rp_fail(err, errlen, "%s: %s %s", option, text, why);
     return set(f, id, v, source, err, errlen);
 }
 
@@ -295,7 +286,7 @@ int rp_facts_set_modality(rp_facts *f, const char *text, const char *source, cha
 {
     uint32_t bits;
     if (rp_modalities_parse(text, &bits) != 0)
-        return fail(err, errlen, "%s: '%s' is not a list of text, audio, image, video, biology",
+        return rp_fail(err, errlen, "%s: '%s' is not a list of text, audio, image, video, biology",
                     source, text);
     f->modalities = bits;
     snprintf(f->modality_source, sizeof f->modality_source, "%s", source);
@@ -307,22 +298,22 @@ int rp_facts_check(const rp_facts *f, char *err, size_t errlen)
     const double *v = f->v;
     if (!isnan(v[RP_F_PARAMETERS_ACTIVE]) && !isnan(v[RP_F_PARAMETERS]) &&
         v[RP_F_PARAMETERS_ACTIVE] > v[RP_F_PARAMETERS])
-        return fail(err, errlen, "model.parameters_active: %s exceeds model.parameters %s (%s)",
+        return rp_fail(err, errlen, "model.parameters_active: %s exceeds model.parameters %s (%s)",
                     fmt_g(v[RP_F_PARAMETERS_ACTIVE]), fmt_g(v[RP_F_PARAMETERS]),
                     f->source[RP_F_PARAMETERS_ACTIVE]);
     if (!isnan(v[RP_F_EXPERTS_ACTIVE]) && !isnan(v[RP_F_EXPERTS]) &&
         v[RP_F_EXPERTS_ACTIVE] > v[RP_F_EXPERTS])
-        return fail(err, errlen, "model.experts_active: %s exceeds model.experts %s (%s)",
+        return rp_fail(err, errlen, "model.experts_active: %s exceeds model.experts %s (%s)",
                     fmt_g(v[RP_F_EXPERTS_ACTIVE]), fmt_g(v[RP_F_EXPERTS]),
                     f->source[RP_F_EXPERTS_ACTIVE]);
     if (!isnan(v[RP_F_PLAN_TOKENS]) && !isnan(v[RP_F_TOKENS]) &&
         v[RP_F_PLAN_TOKENS] < v[RP_F_TOKENS])
-        return fail(err, errlen, "plan.tokens: the planned run (%s tokens, %s) is shorter than "
+        return rp_fail(err, errlen, "plan.tokens: the planned run (%s tokens, %s) is shorter than "
                                  "what was already measured (%s tokens)",
                     fmt_g(v[RP_F_PLAN_TOKENS]), f->source[RP_F_PLAN_TOKENS],
                     fmt_g(v[RP_F_TOKENS]));
     if (!isnan(v[RP_F_PLAN_STEPS]) && !isnan(v[RP_F_STEPS]) && v[RP_F_PLAN_STEPS] < v[RP_F_STEPS])
-        return fail(err, errlen, "plan.steps: the planned run (%s steps, %s) is shorter than "
+        return rp_fail(err, errlen, "plan.steps: the planned run (%s steps, %s) is shorter than "
                                  "what was already measured (%s steps)",
                     fmt_g(v[RP_F_PLAN_STEPS]), f->source[RP_F_PLAN_STEPS],
                     fmt_g(v[RP_F_STEPS]));

@@ -1,6 +1,8 @@
 /* report_format.c - number formatting for reports (see report_format.h). */
 #include "report_format.h"
 
+#include <stdarg.h>
+
 #include <math.h>
 #include <stdio.h>
 
@@ -69,4 +71,13 @@ const char *rp_fmt_duration(double s, char *buf, size_t len)
     else
         snprintf(buf, len, "%.1f days", s / 86400);
     return buf;
+}
+
+int rp_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }

@@ -6,6 +6,9 @@
 #include <stddef.h>
 
 /* "2.3×10^25" (utf8 1) or "2.3e25" (utf8 0); "0" for zero. Returns buf. */
+/* Writes a one-line error into err and returns -1: the report's failing paths end with it. */
+int rp_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 const char *rp_fmt_sci(double v, int digits, int utf8, char *buf, size_t len);
 /* A number to 15 significant digits, for messages and tables (a small rotating set of
  * buffers, so a few may appear in one printf). */

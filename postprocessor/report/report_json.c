@@ -19,14 +19,6 @@ static void amount(json_out *j, const char *key, rp_amount a)
     json_object_end(j);
 }
 
-static void number_or_null(json_out *j, const char *key, double v)
-{
-    if (isnan(v))
-        json_null(j, key);
-    else
-        json_double(j, key, v);
-}
-
 static void optional_string(json_out *j, const char *key, const char *v)
 {
     if (v)
@@ -42,10 +34,7 @@ static void run(json_out *j, const rp_report *r)
     json_u64(j, "world_size", r->world_size);
     json_u64(j, "ranks_covered", r->ranks_covered);
     json_bool(j, "incomplete", r->incomplete);
-    if (r->incomplete)
-        json_string(j, "incomplete_note", r->incomplete_note);
-    else
-        json_null(j, "incomplete_note");
+    optional_string(j, "incomplete_note", r->incomplete ? r->incomplete_note : NULL);
     json_double(j, "scale", r->scale);
     json_u64(j, "start_unix_ns", r->start_unix_ns);
     json_u64(j, "end_unix_ns", r->end_unix_ns);
@@ -198,11 +187,10 @@ static void signatures(json_out *j, const rp_report *r)
         for (int k = 0; k < 8; k++)
             h[k] = (uint8_t)(s->arg_hash >> (56 - 8 * k));
         json_hex(j, "arg_hash", h, 8);
-        if (s->callsite)
-            json_string(j, "callsite", rp_callsite_label(&m->callsites[s->callsite - 1], label,
-                                                         sizeof label));
-        else
-            json_null(j, "callsite");
+        optional_string(j, "callsite",
+                        s->callsite ? rp_callsite_label(&m->callsites[s->callsite - 1], label,
+                                                        sizeof label)
+                                    : NULL);
         json_u64(j, "launches", s->launches);
         json_u64(j, "launches_measured", s->launches_measured);
         json_u64(j, "launches_extrapolated", s->launches_extrapolated);
@@ -328,14 +316,14 @@ static void estimates(json_out *j, const rp_report *r)
             json_string(j, "missing", e->e.missing ? e->e.missing : "");
         }
         json_double(j, "measured", e->measured);
-        number_or_null(j, "ratio", e->ratio);
+        json_double(j, "ratio", e->ratio);
         json_object_end(j);
     }
     json_array_end(j);
     json_object_begin(j, "flopcounter");
-    number_or_null(j, "flop", r->flopcounter);
+    json_double(j, "flop", r->flopcounter);
     json_double(j, "measured", r->model_fp.value);
-    number_or_null(j, "ratio", !isnan(r->flopcounter) && r->model_fp.value > 0
+    json_double(j, "ratio", !isnan(r->flopcounter) && r->model_fp.value > 0
                                    ? r->flopcounter / r->model_fp.value
                                    : NAN);
     json_object_end(j);
@@ -343,22 +331,19 @@ static void estimates(json_out *j, const rp_report *r)
     const rp_utilization *u = &r->util;
     char cls[32];
     json_object_begin(j, "utilization");
-    if (u->peaks)
-        json_string(j, "peak_table", u->peaks->id);
-    else
-        json_null(j, "peak_table");
+    optional_string(j, "peak_table", u->peaks ? u->peaks->id : NULL);
     json_string(j, "peak_class", fm_precision_class_name(u->peak_class, cls, sizeof cls));
-    number_or_null(j, "peak_flops", u->peak_flops);
+    json_double(j, "peak_flops", u->peak_flops);
     json_string(j, "peak_from", u->peak_from);
     if (u->peaks)
         json_bool(j, "peak_verified", u->peaks->verified);
     else
         json_null(j, "peak_verified");
     json_double(j, "gpu_seconds", u->gpu_seconds);
-    number_or_null(j, "mfu", u->mfu);
-    number_or_null(j, "mfu_palm", u->mfu_palm);
-    number_or_null(j, "hfu", u->hfu);
-    number_or_null(j, "peak_time_share", u->peak_time_share);
+    json_double(j, "mfu", u->mfu);
+    json_double(j, "mfu_palm", u->mfu_palm);
+    json_double(j, "hfu", u->hfu);
+    json_double(j, "peak_time_share", u->peak_time_share);
     json_object_end(j);
 }
 
@@ -400,20 +385,14 @@ static void threshold(json_out *j, const rp_report *r, const rp_profile *p,
         json_double(j, "half_width_95", x->projected_half_width);
         json_bool(j, "crosses", x->crosses_in_plan);
         json_double(j, "cross_tokens", x->cross_tokens);
-        number_or_null(j, "cross_steps", x->cross_steps);
+        json_double(j, "cross_steps", x->cross_steps);
         json_double(j, "cross_fraction_of_plan", x->cross_fraction_of_plan);
         json_object_end(j);
     } else {
         json_null(j, "projection");
     }
-    if (t->consequence)
-        json_string(j, "consequence", t->consequence);
-    else
-        json_null(j, "consequence");
-    if (t->other_conditions)
-        json_string(j, "other_conditions", t->other_conditions);
-    else
-        json_null(j, "other_conditions");
+    optional_string(j, "consequence", t->consequence);
+    optional_string(j, "other_conditions", t->other_conditions);
     optional_string(j, "condition_note", t->condition_note);
     json_string(j, "source", t->source);
     json_bool(j, "verified", t->verified);
@@ -461,7 +440,7 @@ static void rules(json_out *j, const rp_report *r)
                 if (!(b->b->categories & (1u << c)))
                     json_double(j, fm_phase_category_name(c), b->excluded[c]);
             json_object_end(j);
-            number_or_null(j, "flop_per_token", b->rate_per_token);
+            json_double(j, "flop_per_token", b->rate_per_token);
             json_string(j, "source", b->b->source);
             json_object_end(j);
         }
@@ -479,11 +458,11 @@ static void projection(json_out *j, const rp_report *r)
 {
     json_object_begin(j, "projection");
     json_bool(j, "available", r->projection);
-    number_or_null(j, "plan_tokens", r->plan_tokens);
+    json_double(j, "plan_tokens", r->plan_tokens);
     json_string(j, "plan_from", r->plan_from);
-    number_or_null(j, "measured_tokens", r->measured_tokens);
-    number_or_null(j, "tokens_per_step", r->tokens_per_step);
-    number_or_null(j, "rate_half_width_rel_95", r->rate_half_width_rel);
+    json_double(j, "measured_tokens", r->measured_tokens);
+    json_double(j, "tokens_per_step", r->tokens_per_step);
+    json_double(j, "rate_half_width_rel_95", r->rate_half_width_rel);
     json_object_end(j);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "idmap.h"
+#include "report_format.h"
 #include "model_index.h"
 #include "report_model.h"
 #include "flopmeter/trace_reader.h"
@@ -421,15 +422,6 @@ static void use_record(reading *r, const fm_record *rec)
     }
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, char *err,
                   size_t errlen)
 {
@@ -439,7 +431,7 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
         return -1;
     if (rp_grow((void **)&m->traces, &m->cap_traces, m->n_traces, sizeof *m->traces) != 0) {
         fm_reader_close(rd);
-        fail(err, errlen, "%s: out of memory", path);
+        rp_fail(err, errlen, "%s: out of memory", path);
         return RP_E_INTERNAL;
     }
     rp_trace *t = &m->traces[m->n_traces];
@@ -496,20 +488,20 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
     fm_reader_close(rd);
 
     if (r.oom) {
-        fail(err, errlen, "%s: out of memory while reading", path);
+        rp_fail(err, errlen, "%s: out of memory while reading", path);
         return RP_E_INTERNAL;
     }
     /* a required signature is missing: never used, damaged or not (an unfinished trace has no
      * signature at all, since signatures follow the final chunk) */
     if (res.status == FM_E_CRYPTO)
-        return fail(err, errlen, "%s", res.message);
+        return rp_fail(err, errlen, "%s", res.message);
     if (opt && opt->verify && opt->verify->have_trusted_key && !res.trusted_signature_found)
-        return fail(err, errlen, "%s: no valid signature by the trusted key (%s)", path,
+        return rp_fail(err, errlen, "%s: no valid signature by the trusted key (%s)", path,
                     res.message[0] ? res.message : "none found");
     if (res.status != FM_OK) {
         int incomplete_only = res.status == FM_E_TRUNCATED;
         if (!opt || !opt->allow_incomplete)
-            return fail(err, errlen, "%s%s", res.message,
+            return rp_fail(err, errlen, "%s%s", res.message,
                         incomplete_only ? " (--allow-incomplete reports what it holds)"
                                         : " (--allow-incomplete reports what precedes the damage)");
         for (uint32_t i = r.first_index; i < m->n_traces; i++)
@@ -517,7 +509,7 @@ int rp_read_trace(rp_model *m, const char *path, const rp_read_options *opt, cha
     }
     for (uint32_t i = r.first_index; i < m->n_traces; i++)
         if (m->traces[i].merged && !m->traces[i].input_complete && (!opt || !opt->allow_incomplete))
-            return fail(err, errlen, "%s: input %s was merged incomplete (--allow-incomplete "
+            return rp_fail(err, errlen, "%s: input %s was merged incomplete (--allow-incomplete "
                                      "reports what it holds)",
                         path, m->traces[i].input_path ? m->traces[i].input_path : "?");
     return 0;

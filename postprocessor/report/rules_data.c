@@ -3,6 +3,7 @@
  * that is not one is refused with its file and line. */
 #define _GNU_SOURCE
 #include "rules_data.h"
+#include "report_format.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -15,15 +16,6 @@
 #include "kvfile.h"
 #include "flopmeter/trace_records.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -35,10 +27,10 @@ static int need(const kv_file *f, const char *type, const char *name, const char
 {
     const char *v = kv_get(f, type, name, key);
     if (!v || !*v)
-        return fail(err, errlen, "%s: [%s%s%s] lacks '%s'", f->name, type, *name ? " " : "",
+        return rp_fail(err, errlen, "%s: [%s%s%s] lacks '%s'", f->name, type, *name ? " " : "",
                     name, key);
     *out = strdup(v);
-    return *out ? 0 : fail(err, errlen, "%s: out of memory", f->name);
+    return *out ? 0 : rp_fail(err, errlen, "%s: out of memory", f->name);
 }
 
 static int yes_no(const kv_file *f, const char *type, const char *name, const char *key,
@@ -47,10 +39,10 @@ static int yes_no(const kv_file *f, const char *type, const char *name, const ch
     const kv_entry *e = kv_find(f, type, name, key);
     if (!e) {
         *out = 0;
-        return required ? fail(err, errlen, "%s: [%s] lacks '%s'", f->name, type, key) : 0;
+        return required ? rp_fail(err, errlen, "%s: [%s] lacks '%s'", f->name, type, key) : 0;
     }
     if (strcmp(e->value, "yes") && strcmp(e->value, "no"))
-        return fail(err, errlen, "%s:%d: %s: expected yes or no", f->name, e->line, key);
+        return rp_fail(err, errlen, "%s:%d: %s: expected yes or no", f->name, e->line, key);
     *out = strcmp(e->value, "yes") == 0;
     return 0;
 }
@@ -201,7 +193,7 @@ static int known_keys(const kv_file *f, const char *type, const char *const *key
         for (const char *const *k = keys; *k; k++)
             ok |= strcmp(*k, e->key) == 0;
         if (!ok)
-            return fail(err, errlen, "%s:%d: unknown key '%s' in [%s]", f->name, e->line, e->key,
+            return rp_fail(err, errlen, "%s:%d: unknown key '%s' in [%s]", f->name, e->line, e->key,
                         type);
     }
     return 0;
@@ -216,7 +208,7 @@ static int number(const kv_file *f, const char *type, const char *name, const ch
     if (kv_number(f, e, out, err, errlen) != 0)
         return -1;
     if (!(*out > 0))
-        return fail(err, errlen, "%s:%d: %s must be positive", f->name, e->line, key);
+        return rp_fail(err, errlen, "%s:%d: %s must be positive", f->name, e->line, key);
     return 0;
 }
 
@@ -244,7 +236,7 @@ static int parse_threshold(const kv_file *f, rp_profile *p, const char *name, rp
         if (strcmp(p->bases[i].name, basis) == 0)
             t->basis = i;
     if (t->basis == UINT32_MAX) {
-        fail(err, errlen, "%s: threshold %s: basis '%s' is not defined", f->name, name, basis);
+        rp_fail(err, errlen, "%s: threshold %s: basis '%s' is not defined", f->name, name, basis);
         goto bad;
     }
     int has_value = number(f, "threshold", name, "value", &t->value, err, errlen);
@@ -252,7 +244,7 @@ static int parse_threshold(const kv_file *f, rp_profile *p, const char *name, rp
     if (has_value < 0 || has_rel < 0)
         goto bad;
     if ((has_value == 0) == (has_rel == 0)) {
-        fail(err, errlen, "%s: threshold %s needs exactly one of value and "
+        rp_fail(err, errlen, "%s: threshold %s needs exactly one of value and "
                           "relative_to_original", f->name, name);
         goto bad;
     }
@@ -264,7 +256,7 @@ static int parse_threshold(const kv_file *f, rp_profile *p, const char *name, rp
         if (fb < 0 || fbs < 0)
             goto bad;
         if (fb || fbs) {
-            fail(err, errlen, "%s: threshold %s: relative thresholds need fallback and "
+            rp_fail(err, errlen, "%s: threshold %s: relative thresholds need fallback and "
                               "fallback_systemic", f->name, name);
             goto bad;
         }
@@ -272,7 +264,7 @@ static int parse_threshold(const kv_file *f, rp_profile *p, const char *name, rp
     if (need(f, "threshold", name, "comparison", &cmp, err, errlen))
         goto bad;
     if (strcmp(cmp, "greater") && strcmp(cmp, "greater-or-equal")) {
-        fail(err, errlen, "%s: threshold %s: comparison must be greater or greater-or-equal",
+        rp_fail(err, errlen, "%s: threshold %s: comparison must be greater or greater-or-equal",
              f->name, name);
         goto bad;
     }
@@ -280,14 +272,14 @@ static int parse_threshold(const kv_file *f, rp_profile *p, const char *name, rp
     const char *cond = kv_get(f, "threshold", name, "condition");
     if (cond) {
         if (strncmp(cond, "modality:", 9) != 0 || rp_modalities_parse(cond + 9, &t->modalities)) {
-            fail(err, errlen, "%s: threshold %s: condition must be modality:<m>,<m>... with "
+            rp_fail(err, errlen, "%s: threshold %s: condition must be modality:<m>,<m>... with "
                               "text audio image video biology", f->name, name);
             goto bad;
         }
     }
     free(basis);
     free(cmp);
-    return t->name ? 0 : fail(err, errlen, "out of memory");
+    return t->name ? 0 : rp_fail(err, errlen, "out of memory");
 bad:
     free(basis);
     free(cmp);
@@ -313,11 +305,11 @@ static int add_profile(rp_data *d, const kv_file *f, char *err, size_t errlen)
     for (size_t i = 0; i < f->n_sections; i++) {
         const char *s = f->sections[i];
         if (strcmp(s, "profile ") && strncmp(s, "basis ", 6) && strncmp(s, "threshold ", 10))
-            return fail(err, errlen, "%s: unknown section [%s]", f->name, s);
+            return rp_fail(err, errlen, "%s: unknown section [%s]", f->name, s);
     }
     rp_profile *np = realloc(d->profiles, sizeof *np * (d->n_profiles + 1));
     if (!np)
-        return fail(err, errlen, "out of memory");
+        return rp_fail(err, errlen, "out of memory");
     d->profiles = np;
     rp_profile *p = &d->profiles[d->n_profiles];
     memset(p, 0, sizeof *p);
@@ -339,17 +331,17 @@ static int add_profile(rp_data *d, const kv_file *f, char *err, size_t errlen)
     p->revoked_on = dup_or_null(kv_get(f, "profile", "", "revoked_on"));
     if ((p->in_force_from && !is_date(p->in_force_from)) ||
         (p->revoked_on && !is_date(p->revoked_on))) {
-        fail(err, errlen, "%s: in_force_from and revoked_on are dates as YYYY-MM-DD", f->name);
+        rp_fail(err, errlen, "%s: in_force_from and revoked_on are dates as YYYY-MM-DD", f->name);
         goto done;
     }
     if (strcmp(p->status, "in-force") && strcmp(p->status, "adopted") &&
         strcmp(p->status, "draft") && strcmp(p->status, "revoked")) {
-        fail(err, errlen, "%s: status must be in-force, adopted, draft or revoked", f->name);
+        rp_fail(err, errlen, "%s: status must be in-force, adopted, draft or revoked", f->name);
         goto done;
     }
     for (uint32_t i = 0; i < d->n_profiles; i++)
         if (strcmp(d->profiles[i].id, p->id) == 0) {
-            fail(err, errlen, "%s: profile id '%s' is used twice", f->name, p->id);
+            rp_fail(err, errlen, "%s: profile id '%s' is used twice", f->name, p->id);
             goto done;
         }
 
@@ -374,7 +366,7 @@ static int add_profile(rp_data *d, const kv_file *f, char *err, size_t errlen)
         if (!kv_find(f, "basis", names[i], "verified"))
             b->verified = p->verified;
         if (categories_parse(inc, &b->categories) != 0 || !b->categories) {
-            fail(err, errlen, "%s: basis %s: includes must list phase categories (%s ...)",
+            rp_fail(err, errlen, "%s: basis %s: includes must list phase categories (%s ...)",
                  f->name, names[i], fm_phase_category_name(1));
             free(inc);
             goto done;
@@ -389,7 +381,7 @@ static int add_profile(rp_data *d, const kv_file *f, char *err, size_t errlen)
         if (parse_threshold(f, p, names[i], &p->thresholds[p->n_thresholds++], err, errlen))
             goto done;
     if (!nb || !nt) {
-        fail(err, errlen, "%s: a profile needs at least one basis and one threshold", f->name);
+        rp_fail(err, errlen, "%s: a profile needs at least one basis and one threshold", f->name);
         goto done;
     }
     rc = 0;
@@ -409,10 +401,10 @@ static int add_peaks(rp_data *d, const kv_file *f, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < f->n_sections; i++)
         if (strcmp(f->sections[i], "gpu ") && strcmp(f->sections[i], "dense "))
-            return fail(err, errlen, "%s: unknown section [%s]", f->name, f->sections[i]);
+            return rp_fail(err, errlen, "%s: unknown section [%s]", f->name, f->sections[i]);
     rp_peaks *np = realloc(d->peaks, sizeof *np * (d->n_peaks + 1));
     if (!np)
-        return fail(err, errlen, "out of memory");
+        return rp_fail(err, errlen, "out of memory");
     d->peaks = np;
     rp_peaks *p = &d->peaks[d->n_peaks];
     memset(p, 0, sizeof *p);
@@ -441,7 +433,7 @@ static int add_peaks(rp_data *d, const kv_file *f, char *err, size_t errlen)
             goto done;
     }
     if (!p->n_match) {
-        fail(err, errlen, "%s: match lists no device name", f->name);
+        rp_fail(err, errlen, "%s: match lists no device name", f->name);
         goto done;
     }
     for (size_t i = 0; i < f->n_entries; i++) {
@@ -451,14 +443,14 @@ static int add_peaks(rp_data *d, const kv_file *f, char *err, size_t errlen)
         uint8_t c;
         double v;
         if (fm_precision_class_parse(e->key, &c) != 0) {
-            fail(err, errlen, "%s:%d: '%s' is not a precision class name", f->name, e->line,
+            rp_fail(err, errlen, "%s:%d: '%s' is not a precision class name", f->name, e->line,
                  e->key);
             goto done;
         }
         if (kv_number(f, e, &v, err, errlen) != 0)
             goto done;
         if (!(v > 0)) {
-            fail(err, errlen, "%s:%d: %s must be positive", f->name, e->line, e->key);
+            rp_fail(err, errlen, "%s:%d: %s must be positive", f->name, e->line, e->key);
             goto done;
         }
         p->dense_tflops[c] = v;
@@ -486,7 +478,7 @@ int rp_data_add_text(rp_data *d, const char *kind, const char *name, const char 
     else if (strcmp(kind, "peaks") == 0)
         rc = add_peaks(d, &f, err, errlen);
     else
-        rc = fail(err, errlen, "%s: unknown kind of data file", name);
+        rc = rp_fail(err, errlen, "%s: unknown kind of data file", name);
     kv_free(&f);
     return rc;
 }
@@ -516,7 +508,7 @@ static int load_kind(rp_data *d, const char *dir, const char *kind, char *err, s
     snprintf(path, sizeof path, "%s/%s", dir, kind);
     DIR *dh = opendir(path);
     if (!dh)
-        return fail(err, errlen, "%s: cannot open the directory", path);
+        return rp_fail(err, errlen, "%s: cannot open the directory", path);
     char **names = NULL;
     size_t n = 0;
     struct dirent *de;
@@ -528,7 +520,7 @@ static int load_kind(rp_data *d, const char *dir, const char *kind, char *err, s
         char **nn = realloc(names, sizeof *nn * (n + 1));
         if (!nn || !(nn[n] = strdup(de->d_name))) {
             names = nn ? nn : names;
-            rc = fail(err, errlen, "out of memory");
+            rc = rp_fail(err, errlen, "out of memory");
             break;
         }
         names = nn;
@@ -564,7 +556,7 @@ int rp_data_load_dir(rp_data *d, const char *dir, char *err, size_t errlen)
     }
     if (!d->n_profiles) {
         rp_data_free(d);
-        return fail(err, errlen, "%s/thresholds: no threshold profile (*.ini)", dir);
+        return rp_fail(err, errlen, "%s/thresholds: no threshold profile (*.ini)", dir);
     }
     return 0;
 }

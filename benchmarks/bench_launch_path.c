@@ -8,7 +8,7 @@
  * the tables are not read in cache-friendly sequence.
  *
  * What it does not include: CUPTI's own cost of calling a callback and building its callback
- * data, and the argument hash (measured separately with --args, over 8 parameters). The
+ * data, and the argument hash (measured separately in the same run, over 8 parameters). The
  * target (docs/performance.md): at most 50 ns per launch on one thread, and no collapse with
  * more threads. Each figure is the best of --repeat runs. */
 #define _GNU_SOURCE
@@ -124,7 +124,7 @@ static void make_launches(void)
         l->block[1] = l->block[2] = 1;
         l->shared_mem = (i % 3) * 1024;
         /* shapes make most signatures; 16 argument variants per kernel at most, within the
-         * variant limit, so every signature stays its own (see --fold for the other case) */
+         * variant limit, so every signature stays its own */
         l->arg_hash = 0x9e3779b97f4a7c15ull * (i % 64 + 1) + (i / 64) % 16;
     }
     uint64_t x = 88172645463325252ull; /* xorshift: the same order every run */

@@ -381,22 +381,19 @@ static int export_trace(exporter *x, const char *path, int64_t index, int allow_
             break;
         switch (rec.kind) {
         case FM_REC_RUN_META:
-            if (named) {
-                /* a merged trace: the next input is the next rank's process */
+        {
+            if (named) /* a merged trace: the next input is the next rank's process */
                 end_process(x);
-                named = 0;
-            }
-            if (!named) {
-                char name[256];
-                const fm_rec_run_meta *m = &rec.u.run_meta;
-                snprintf(name, sizeof name, "rank %" PRId64 " (%.*s, pid %" PRIu64 ")", m->rank,
-                         (int)m->host.len, m->host.ptr, m->pid);
-                x->pid = m->rank >= 0 ? m->rank : index;
-                metadata(x, "process_name", 0, name);
-                metadata(x, "thread_name", RATE_TID, "compute rate (every launch)");
-                named = 1;
-            }
+            char name[256];
+            const fm_rec_run_meta *m = &rec.u.run_meta;
+            snprintf(name, sizeof name, "rank %" PRId64 " (%.*s, pid %" PRIu64 ")", m->rank,
+                     (int)m->host.len, m->host.ptr, m->pid);
+            x->pid = m->rank >= 0 ? m->rank : index;
+            metadata(x, "process_name", 0, name);
+            metadata(x, "thread_name", RATE_TID, "compute rate (every launch)");
+            named = 1; /* a process has been started */
             break;
+        }
         case FM_REC_STRING:
             fm_strings_add(x->strings, rec.u.string.id, rec.u.string.text);
             break;

@@ -23,7 +23,6 @@ typedef struct verifier {
     int inputs_marked;
     int input_open;     /* a RUN_META was seen whose INPUT record has not come yet */
     int64_t input_rank; /* the rank in that RUN_META */
-    uint64_t inputs;    /* INPUT records so far */
 } verifier;
 
 static int problem(verifier *v, int status, const char *fmt, ...)
@@ -125,7 +124,7 @@ static int open_input(verifier *v, const fm_rec_run_meta *m)
     if (v->input_open)
         return problem(v, FM_E_CORRUPT, "run_meta record of input %llu before the input "
                                          "record that ends input %llu",
-                       (unsigned long long)v->inputs + 1, (unsigned long long)v->inputs);
+                       (unsigned long long)v->res->inputs + 1, (unsigned long long)v->res->inputs);
     v->input_open = 1;
     v->input_rank = m->rank;
     return FM_OK;
@@ -137,19 +136,18 @@ static int close_input(verifier *v, const fm_rec_input *in)
     if (!v->input_open)
         return problem(v, FM_E_CORRUPT, "an input record without a run_meta record opening "
                                          "its input (after input %llu)",
-                       (unsigned long long)v->inputs);
-    if (in->index != v->inputs)
+                       (unsigned long long)v->res->inputs);
+    if (in->index != v->res->inputs)
         return problem(v, FM_E_CORRUPT, "input record with index %llu, but %llu input records "
                                          "precede it",
-                       (unsigned long long)in->index, (unsigned long long)v->inputs);
+                       (unsigned long long)in->index, (unsigned long long)v->res->inputs);
     if (in->rank != v->input_rank)
         return problem(v, FM_E_CORRUPT, "input record of input %llu gives rank %lld, its "
                                          "run_meta record %lld",
-                       (unsigned long long)v->inputs, (long long)in->rank,
+                       (unsigned long long)v->res->inputs, (long long)in->rank,
                        (long long)v->input_rank);
     v->input_open = 0;
-    v->inputs++;
-    v->res->inputs = v->inputs;
+    v->res->inputs++;
     v->res->inputs_incomplete += in->complete == 0;
     return FM_OK;
 }
@@ -169,11 +167,11 @@ static int check_inputs(verifier *v, const fm_record *rec)
     if (k == FM_REC_FINAL && v->input_open)
         return problem(v, FM_E_CORRUPT, "input %llu of the merged trace does not end with an "
                                          "input record",
-                       (unsigned long long)v->inputs);
+                       (unsigned long long)v->res->inputs);
     if (k != FM_REC_FINAL && k != FM_REC_SIGNATURE && !v->input_open)
         return problem(v, FM_E_CORRUPT, "a %s record outside the inputs of the merged trace "
                                          "(after the input record of input %llu)",
-                       fm_record_kind_name(k), (unsigned long long)v->inputs - 1);
+                       fm_record_kind_name(k), (unsigned long long)v->res->inputs - 1);
     return FM_OK;
 }
 

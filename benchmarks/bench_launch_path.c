@@ -149,7 +149,7 @@ static double bench_args(uint64_t n)
     int32_t dims[3] = {4096, 4096, 1024};
     float alpha = 1.0f;
     void *params[8] = {&ptr[0], &ptr[1], &ptr[2], &ptr[3], &dims[0], &dims[1], &dims[2], &alpha};
-    size_t sizes[8] = {8, 8, 8, 8, 4, 4, 4, 4};
+    uint32_t sizes[8] = {8, 8, 8, 8, 4, 4, 4, 4};
     volatile uint64_t sink = 0;
     double t0 = now();
     for (uint64_t i = 0; i < n; i++) {

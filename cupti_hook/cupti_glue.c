@@ -110,10 +110,7 @@ static uint64_t arg_hash(CUfunction f, void **params)
     const layout *l = layout_of(f);
     if (!l)
         return 0;
-    size_t sizes[MAX_PARAMS];
-    for (uint32_t i = 0; i < l->n; i++)
-        sizes[i] = l->sizes[i];
-    return fm_arg_hash(&ranges, params, sizes, l->n);
+    return fm_arg_hash(&ranges, params, l->sizes, l->n);
 }
 
 static uint32_t device_of(const CUpti_CallbackData *cb)

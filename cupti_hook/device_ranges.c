@@ -195,14 +195,7 @@ static const fm_range *set_search(const fm_range_set *s, uint64_t v)
     return v >= base->start && v < base->end ? base : NULL;
 }
 
-static int set_contains(const fm_range_set *s, uint64_t v)
-{
-    /* most values that are not pointers (sizes, strides, flags, scalars) fall outside every
-     * range: two compares instead of a search */
-    if (!s || !s->n || v < s->r[0].start || v >= s->r[s->n - 1].end)
-        return 0;
-    return set_search(s, v) != NULL;
-}
+
 
 /* The ranges this thread's last pointers fell in, for the set they were found in: the
  * arguments of a training loop's kernels point into the same few allocations (a caching
@@ -212,14 +205,32 @@ static __thread uint64_t recent_generation;
 static __thread fm_range recent[RECENT];
 static __thread uint32_t recent_next;
 
-static int contains_remembering(const fm_range_set *s, uint64_t v)
+/* Forgets the remembered ranges when they came from another set than s. */
+static void remember_for(const fm_range_set *s)
 {
-    if (!s || !s->n || v < s->r[0].start || v >= s->r[s->n - 1].end)
-        return 0; /* as in set_contains */
-    if (recent_generation != s->generation) {
+    if (s && recent_generation != s->generation) {
         memset(recent, 0, sizeof recent);
         recent_generation = s->generation;
     }
+}
+
+/* Whether v lies outside every range of s: two compares for most values that are not
+ * pointers (sizes, strides, flags, scalars). */
+static int outside_all(const fm_range_set *s, uint64_t v)
+{
+    return !s || !s->n || v < s->r[0].start || v >= s->r[s->n - 1].end;
+}
+
+static int set_contains(const fm_range_set *s, uint64_t v)
+{
+    return !outside_all(s, v) && set_search(s, v) != NULL;
+}
+
+/* set_contains with the memo of recent ranges; remember_for(s) first. */
+static int contains_remembering(const fm_range_set *s, uint64_t v)
+{
+    if (outside_all(s, v))
+        return 0;
     for (int i = 0; i < RECENT; i++)
         if (v - recent[i].start < recent[i].end - recent[i].start)
             return 1;
@@ -270,19 +281,20 @@ static inline uint64_t tail_word(const unsigned char *p, size_t left)
     return w;
 }
 
-uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_t *sizes,
+uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const uint32_t *sizes,
                      uint32_t n)
 {
     /* one snapshot of the ranges for the whole launch */
     _Atomic uint64_t *counter = NULL;
     const fm_range_set *ranges = d ? enter((fm_device_ranges *)d, &counter) : NULL;
+    remember_for(ranges);
     uint64_t h = 0x6a09e667f3bcc909ull;
     /* the layout (parameter sizes) is part of the identity; it has a chain of its own, which
      * the CPU runs beside the words' */
     uint64_t layout = n;
     for (uint32_t i = 0; i < n; i++) {
         const unsigned char *p = params[i];
-        size_t size = sizes[i];
+        uint32_t size = sizes[i];
         layout = (layout ^ size) * 0x100000001b3ull;
         if (!p)
             continue;

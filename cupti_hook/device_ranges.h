@@ -64,8 +64,8 @@ int fm_device_ranges_contains(const fm_device_ranges *d, uint64_t v);
 
 /* Hash of a launch's argument bytes: every aligned 8-byte word that is a device pointer is
  * replaced by a fixed value, everything else is hashed as it is. params/sizes as the driver
- * gives them (kernelParams and the parameter sizes). */
-uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const size_t *sizes,
+ * gives them (kernelParams, and the parameter sizes as the glue caches them). */
+uint64_t fm_arg_hash(const fm_device_ranges *d, void *const *params, const uint32_t *sizes,
                      uint32_t n);
 
 #endif

@@ -193,5 +193,8 @@ void ha_ranges_get(const ha_ranges *r, uint32_t i, uint64_t *start, uint64_t *en
 
 uint64_t ha_arg_hash(const ha_ranges *r, void *const *params, const size_t *sizes, uint32_t n)
 {
-    return fm_arg_hash((const fm_device_ranges *)r, params, sizes, n);
+    uint32_t sz[256];
+    for (uint32_t i = 0; i < n && i < 256; i++)
+        sz[i] = (uint32_t)sizes[i];
+    return fm_arg_hash((const fm_device_ranges *)r, params, sz, n < 256 ? n : 256);
 }

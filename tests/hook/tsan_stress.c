@@ -180,7 +180,7 @@ static void *ranges_reader(void *arg)
     uint64_t ptr = STABLE + 64;
     int32_t n = 10;
     void *params[2] = {&ptr, &n};
-    size_t sizes[2] = {8, 4};
+    uint32_t sizes[2] = {8, 4};
     uint64_t want = fm_arg_hash(&ranges, params, sizes, 2);
     for (uint64_t i = 0; !atomic_load(&ranges_done); i++) {
         ptr = STABLE + (i % 1000) * 8;

@@ -1,13 +1,13 @@
 /* arg_splitting.c - the per-family argument learner (see arg_splitting.h for the rule). */
 #define _GNU_SOURCE
 #include "arg_splitting.h"
+#include "reserve.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "launch_table.h"
 #include "sampler.h"
@@ -89,14 +89,6 @@ void fm_arg_split_config_defaults(fm_arg_split_config *c)
     c->noise_z = FM_ARG_DEFAULT_NOISE_Z;
 }
 
-/* Zeroed memory committed as touched: sized for every family, used by a few hundred. */
-static void *reserve(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 fm_arg_split *fm_arg_split_new(const fm_arg_split_config *c)
 {
     if (!c || c->families < 1 || c->families > (1u << 24) || c->n_groups < 1 ||
@@ -113,13 +105,11 @@ fm_arg_split *fm_arg_split_new(const fm_arg_split_config *c)
     a->mask = n - 1;
     a->slots_bytes = (size_t)n * sizeof *a->slots;
     a->learners_bytes = (size_t)c->families * sizeof *a->learners;
-    a->slots = reserve(a->slots_bytes);
-    a->learners = reserve(a->learners_bytes);
+    a->slots = fm_reserve(a->slots_bytes);
+    a->learners = fm_reserve(a->learners_bytes);
     if (!a->slots || !a->learners || pthread_mutex_init(&a->lock, NULL) != 0) {
-        if (a->slots)
-            munmap(a->slots, a->slots_bytes);
-        if (a->learners)
-            munmap(a->learners, a->learners_bytes);
+        fm_release(a->slots, a->slots_bytes);
+        fm_release(a->learners, a->learners_bytes);
         free(a);
         return NULL;
     }
@@ -130,8 +120,8 @@ void fm_arg_split_free(fm_arg_split *a)
 {
     if (!a)
         return;
-    munmap(a->slots, a->slots_bytes);
-    munmap(a->learners, a->learners_bytes);
+    fm_release(a->slots, a->slots_bytes);
+    fm_release(a->learners, a->learners_bytes);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }

@@ -1,6 +1,7 @@
 /* hook_measure.c - counter measurements in the collector (see hook_measure.h). */
 #define _GNU_SOURCE
 #include "hook_measure.h"
+#include "reserve.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -8,7 +9,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "hook_core.h"
 #include "sampler.h"
@@ -70,13 +70,6 @@ static struct {
     uint32_t tally_mask, n_tallies;
     fm_launch_table *table;
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void *reserve(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
 
 void fm_measure_configure(fm_launch_table *t, uint32_t signatures)
 {
@@ -170,8 +163,8 @@ int fm_hook_set_metric_groups(const char *chip, const fm_hook_group_def *groups,
             m.samples[b] = calloc(PENDING_SAMPLES, sizeof(sample));
             m.values[b] = calloc(PENDING_VALUES, sizeof(double));
         }
-        m.tallies = reserve((size_t)(m.tally_mask + 1) * sizeof(tally));
-        m.ledger = reserve(m.ledger_bytes);
+        m.tallies = fm_reserve((size_t)(m.tally_mask + 1) * sizeof(tally));
+        m.ledger = fm_reserve(m.ledger_bytes);
         m.sampler = fm_sampler_new(&c);
         if (m.samples[0] && m.samples[1] && m.values[0] && m.values[1] && m.tallies &&
             m.ledger && m.sampler) {

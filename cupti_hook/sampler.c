@@ -2,6 +2,7 @@
  * "Sampling" for the rules in prose). */
 #define _GNU_SOURCE
 #include "sampler.h"
+#include "reserve.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,7 +10,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* Planning constants. Each is a judgement, written down here so that it can be argued with:
  *   SAFETY       rates are planned for 90% of the budget: launch rates and costs are
@@ -143,15 +143,6 @@ static uint64_t next_random(void)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* Zeroed, page-aligned memory committed only when touched: the arrays are sized for every
- * possible id, and most runs use a few hundred. */
-static void *reserve(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 fm_sampler *fm_sampler_new(const fm_sampler_config *c)
 {
     if (!c || (c->mode != FM_PROFILE_OFF && c->mode != FM_PROFILE_SAMPLED &&
@@ -169,13 +160,11 @@ fm_sampler *fm_sampler_new(const fm_sampler_config *c)
     s->first = (uint64_t)c->first_per_group * c->n_groups;
     s->hot_bytes = ((size_t)c->signatures + 1) * sizeof *s->hot;
     s->cold_bytes = ((size_t)c->signatures + 1) * sizeof *s->cold;
-    s->hot = reserve(s->hot_bytes);
-    s->cold = reserve(s->cold_bytes);
+    s->hot = fm_reserve(s->hot_bytes);
+    s->cold = fm_reserve(s->cold_bytes);
     if (!s->hot || !s->cold || pthread_mutex_init(&s->lock, NULL) != 0) {
-        if (s->hot)
-            munmap(s->hot, s->hot_bytes);
-        if (s->cold)
-            munmap(s->cold, s->cold_bytes);
+        fm_release(s->hot, s->hot_bytes);
+        fm_release(s->cold, s->cold_bytes);
         free(s);
         return NULL;
     }
@@ -190,8 +179,8 @@ void fm_sampler_free(fm_sampler *s)
 {
     if (!s)
         return;
-    munmap(s->hot, s->hot_bytes);
-    munmap(s->cold, s->cold_bytes);
+    fm_release(s->hot, s->hot_bytes);
+    fm_release(s->cold, s->cold_bytes);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -1,10 +1,10 @@
 /* thread_counts.c - per-thread launch counters (see thread_counts.h). */
 #define _GNU_SOURCE
 #include "thread_counts.h"
+#include "reserve.h"
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define PAIR_SHIFT FM_TC_COUNT_BITS
 #define COUNT_MASK ((1ull << FM_TC_COUNT_BITS) - 1)
@@ -43,11 +43,9 @@ int fm_thread_counts_init(fm_thread_counts *tc)
     memset(tc, 0, sizeof *tc);
     pthread_once(&key_once, make_key);
     size_t bytes = (size_t)FM_TC_BLOCKS * sizeof(fm_tc_block);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED || !key_ok) {
-        if (p != MAP_FAILED)
-            munmap(p, bytes);
+    void *p = fm_reserve(bytes);
+    if (!p || !key_ok) {
+        fm_release(p, bytes);
         return -1;
     }
     tc->blocks = p;
@@ -61,7 +59,7 @@ void fm_thread_counts_free(fm_thread_counts *tc)
     if (pool == tc)
         pool = NULL;
     if (tc->blocks)
-        munmap(tc->blocks, tc->bytes);
+        fm_release(tc->blocks, tc->bytes);
     memset(tc, 0, sizeof *tc);
 }
 

@@ -26,6 +26,20 @@ typedef struct fm_hook_config {
     uint32_t max_signatures;   /* FLOPMETER_MAX_SIGNATURES, default 65536 */
     int hash_args;             /* FLOPMETER_ARGS: argument bytes in signatures, default 1 */
     uint32_t arg_variants;     /* FLOPMETER_ARG_VARIANTS: per function before folding, 64 */
+    /* Hardware counters (docs/hook.md, "Counting FLOP"). */
+    int profile;               /* FLOPMETER_PROFILE: off, sampled or exact (fm_profile_mode,
+                                  sampler.h); default sampled */
+    double profile_budget;     /* FLOPMETER_PROFILE_BUDGET: share of wall time, default 0.02 */
+    uint32_t profile_first;    /* FLOPMETER_PROFILE_FIRST: reads of each metric group on a new
+                                  signature's first launches, default 2 */
+    int profile_replay_first;  /* FLOPMETER_PROFILE_REPLAY_FIRST: a new signature's first
+                                  launch measured in every group (replay), default 0 */
+    char profile_skip[256];    /* FLOPMETER_PROFILE_SKIP: comma-separated substrings of kernel
+                                  names never measured (kernels that wait for other kernels,
+                                  which a serialising measurement would deadlock), "nccl";
+                                  set but empty: "", no kernel skipped */
+    int arg_learn;             /* FLOPMETER_ARG_LEARN: learn per kernel family whether its
+                                  arguments decide its work, default 1 */
 } fm_hook_config;
 
 /* Reads the configuration from getenv. Returns 0, or -1 with a one-line message in err

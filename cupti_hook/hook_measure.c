@@ -155,6 +155,10 @@ int fm_hook_set_metric_groups(const char *chip, const fm_hook_group_def *groups,
         c.n_groups = n;
         if (budget > 0)
             c.budget = budget;
+        const fm_hook_config *cfg = fm_hook_config_in_use();
+        if (cfg->profile_first)
+            c.first_per_group = cfg->profile_first;
+        c.replay_first = cfg->profile_replay_first;
         snprintf(m.chip, sizeof m.chip, "%s", chip ? chip : "");
         m.ledger_stride = MAX_GROUPS * sizeof(uint64_t) + m.n_slots * sizeof(double);
         m.ledger_bytes = ((size_t)m.signatures + 1) * m.ledger_stride;

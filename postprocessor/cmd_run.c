@@ -57,6 +57,21 @@ static const char usage[] =
     "  --no-args            FLOPMETER_ARGS=0: kernel argument bytes left out of signatures\n"
     "  --arg-variants N     FLOPMETER_ARG_VARIANTS: distinct argument values of one kernel\n"
     "                       function before its later ones are folded, 1 to 16777216 (64)\n"
+    "  --profile sampled|exact|off\n"
+    "                       FLOPMETER_PROFILE: hardware counters on a sample of the launches,\n"
+    "                       on every launch (replayed in every metric group), or none\n"
+    "  --profile-budget B   FLOPMETER_PROFILE_BUDGET: share of wall time the measurements\n"
+    "                       may take, greater than 0 and at most 1 (0.02)\n"
+    "  --profile-first N    FLOPMETER_PROFILE_FIRST: reads of each metric group on a new\n"
+    "                       signature's first launches, 1 to 1000000 (2)\n"
+    "  --profile-replay-first\n"
+    "                       FLOPMETER_PROFILE_REPLAY_FIRST=1: a new signature's first launch\n"
+    "                       measured in every metric group, with replay\n"
+    "  --profile-skip LIST  FLOPMETER_PROFILE_SKIP: comma-separated substrings of kernel names\n"
+    "                       never measured, as they may wait for a kernel launched later\n"
+    "                       (default nccl; '' measures every kernel)\n"
+    "  --no-arg-learn       FLOPMETER_ARG_LEARN=0: no learning, per kernel family, of whether\n"
+    "                       its arguments decide its work\n"
     "  --quiet              FLOPMETER_QUIET=1: no informational lines, from the library or\n"
     "                       from run\n"
     "  --lib PATH           the library to preload (default: $FLOPMETER_LIB, else the one\n"
@@ -102,10 +117,16 @@ static const setting settings[] = {
     {"interval-ms", "FLOPMETER_INTERVAL_MS", NULL},
     {"max-signatures", "FLOPMETER_MAX_SIGNATURES", NULL},
     {"arg-variants", "FLOPMETER_ARG_VARIANTS", NULL},
+    {"profile", "FLOPMETER_PROFILE", NULL},
+    {"profile-budget", "FLOPMETER_PROFILE_BUDGET", NULL},
+    {"profile-first", "FLOPMETER_PROFILE_FIRST", NULL},
+    {"profile-skip", "FLOPMETER_PROFILE_SKIP", NULL}, /* '' is a value: skip nothing */
     {"fsync", "FLOPMETER_FSYNC", "1"},
     {"strict", "FLOPMETER_STRICT", "1"},
     {"no-callstacks", "FLOPMETER_CALLSTACKS", "0"},
     {"no-args", "FLOPMETER_ARGS", "0"},
+    {"profile-replay-first", "FLOPMETER_PROFILE_REPLAY_FIRST", "1"},
+    {"no-arg-learn", "FLOPMETER_ARG_LEARN", "0"},
     {"quiet", "FLOPMETER_QUIET", "1"},
 };
 enum { N_SETTINGS = sizeof settings / sizeof settings[0], SET_OUTPUT_DIR = 0, SET_RUN_ID = 1 };

@@ -37,8 +37,10 @@ prefix; the library through FLOPMETER_LIB or beside the command. Guide: docs/pyt
 # unambiguous abbreviations), and those that do not; needed only to find the "--" that ends
 # the options, so that a "--" given as an option's value is not taken for it.
 _VALUE_OPTIONS = ("output-dir", "run-id", "mode", "flush-ms", "interval-ms", "max-signatures",
-                  "arg-variants", "lib")
-_FLAG_OPTIONS = ("fsync", "strict", "no-callstacks", "no-args", "quiet", "help")
+                  "arg-variants", "profile", "profile-budget", "profile-first", "profile-skip",
+                  "lib")
+_FLAG_OPTIONS = ("fsync", "strict", "no-callstacks", "no-args", "profile-replay-first",
+                 "no-arg-learn", "quiet", "help")
 
 
 def _takes_value(token):

@@ -1,6 +1,8 @@
 // test_config.cpp - FLOPMETER_* parsing (hook_config.c): the defaults, every variable with good
 // values, and every kind of bad value of every variable: -1 and a one-line message naming the
 // variable, the defaults left in place, and FLOPMETER_STRICT honoured for the error.
+#include <clocale>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 
 extern "C" {
 #include "hook_config.h"
+#include "sampler.h"
 }
 
 namespace {
@@ -53,11 +56,18 @@ void expect_defaults(const fm_hook_config &c)
     EXPECT_EQ(c.max_signatures, 65536u);
     EXPECT_EQ(c.hash_args, 1);
     EXPECT_EQ(c.arg_variants, 64u);
+    EXPECT_EQ(c.profile, FM_PROFILE_SAMPLED);
+    EXPECT_EQ(c.profile_budget, 0.02);
+    EXPECT_EQ(c.profile_first, 2u);
+    EXPECT_EQ(c.profile_replay_first, 0);
+    EXPECT_STREQ(c.profile_skip, "nccl");
+    EXPECT_EQ(c.arg_learn, 1);
 }
 
 const std::vector<std::string> kBoolVars = {"FLOPMETER_FSYNC", "FLOPMETER_STRICT",
                                             "FLOPMETER_CALLSTACKS", "FLOPMETER_QUIET",
-                                            "FLOPMETER_ARGS"};
+                                            "FLOPMETER_ARGS", "FLOPMETER_PROFILE_REPLAY_FIRST",
+                                            "FLOPMETER_ARG_LEARN"};
 
 int bool_field(const fm_hook_config &c, const std::string &var)
 {
@@ -69,6 +79,10 @@ int bool_field(const fm_hook_config &c, const std::string &var)
         return c.callstacks;
     if (var == "FLOPMETER_QUIET")
         return c.quiet;
+    if (var == "FLOPMETER_PROFILE_REPLAY_FIRST")
+        return c.profile_replay_first;
+    if (var == "FLOPMETER_ARG_LEARN")
+        return c.arg_learn;
     return c.hash_args;
 }
 
@@ -92,7 +106,13 @@ TEST(HookConfig, GoodValuesOfEveryVariable)
                       {"FLOPMETER_QUIET", "true"},
                       {"FLOPMETER_MAX_SIGNATURES", "16"},
                       {"FLOPMETER_ARGS", "no"},
-                      {"FLOPMETER_ARG_VARIANTS", "1"}});
+                      {"FLOPMETER_ARG_VARIANTS", "1"},
+                      {"FLOPMETER_PROFILE", "exact"},
+                      {"FLOPMETER_PROFILE_BUDGET", "0.5"},
+                      {"FLOPMETER_PROFILE_FIRST", "1000000"},
+                      {"FLOPMETER_PROFILE_REPLAY_FIRST", "1"},
+                      {"FLOPMETER_PROFILE_SKIP", "nccl,allreduce,void wait<int>(int*)"},
+                      {"FLOPMETER_ARG_LEARN", "0"}});
     ASSERT_EQ(p.rc, 0) << p.err;
     EXPECT_EQ(p.c.mode, FM_MODE_LAUNCHES);
     EXPECT_STREQ(p.c.output_dir, "/scratch/job 7/traces");
@@ -106,8 +126,15 @@ TEST(HookConfig, GoodValuesOfEveryVariable)
     EXPECT_EQ(p.c.max_signatures, 16u);
     EXPECT_EQ(p.c.hash_args, 0);
     EXPECT_EQ(p.c.arg_variants, 1u);
+    EXPECT_EQ(p.c.profile, FM_PROFILE_EXACT);
+    EXPECT_EQ(p.c.profile_budget, 0.5);
+    EXPECT_EQ(p.c.profile_first, 1000000u);
+    EXPECT_EQ(p.c.profile_replay_first, 1);
+    EXPECT_STREQ(p.c.profile_skip, "nccl,allreduce,void wait<int>(int*)");
+    EXPECT_EQ(p.c.arg_learn, 0);
 
     EXPECT_EQ(parse({{"FLOPMETER_MODE", "off"}}).c.mode, FM_MODE_OFF);
+    EXPECT_EQ(parse({{"FLOPMETER_PROFILE_FIRST", "1"}}).c.profile_first, 1u);
     EXPECT_EQ(parse({{"FLOPMETER_MAX_SIGNATURES", "16777216"}}).c.max_signatures, 16777216u);
     EXPECT_EQ(parse({{"FLOPMETER_FLUSH_MS", "3600000"}}).c.flush_ms, 3600000u);
     EXPECT_EQ(parse({{"FLOPMETER_INTERVAL_MS", "10"}}).c.interval_ms, 10u);
@@ -133,6 +160,95 @@ TEST(HookConfig, EverySpellingOfABoolean)
             ASSERT_EQ(p.rc, 0) << var << "=" << f << ": " << p.err;
             EXPECT_EQ(bool_field(p.c, var), 0) << var << "=" << f;
         }
+    }
+}
+
+TEST(HookConfig, EverySpellingOfAProfileMode)
+{
+    const std::pair<const char *, int> modes[] = {
+        {"off", FM_PROFILE_OFF}, {"sampled", FM_PROFILE_SAMPLED}, {"exact", FM_PROFILE_EXACT}};
+    for (auto &[name, mode] : modes) {
+        Parsed p = parse({{"FLOPMETER_PROFILE", name}});
+        ASSERT_EQ(p.rc, 0) << name << ": " << p.err;
+        EXPECT_EQ(p.c.profile, mode) << name;
+        EXPECT_EQ(p.c.mode, FM_MODE_LAUNCHES) << "counters off is not the hook off";
+    }
+    // FLOPMETER_MODE=off is read as it is, whatever FLOPMETER_PROFILE asks for
+    Parsed off = parse({{"FLOPMETER_MODE", "off"}, {"FLOPMETER_PROFILE", "exact"}});
+    ASSERT_EQ(off.rc, 0) << off.err;
+    EXPECT_EQ(off.c.mode, FM_MODE_OFF);
+}
+
+TEST(HookConfig, ProfileBudget)
+{
+    const std::pair<const char *, double> good[] = {
+        {"1", 1.0},      {"1.0", 1.0},        {"1.", 1.0},    {"0.02", 0.02}, {".5", 0.5},
+        {"1e-3", 1e-3},  {"1E-3", 1e-3},      {"2.5e-1", 0.25}, {"1e0", 1.0}, {"100e-2", 1.0},
+        {"0.25e+0", 0.25}, {"0.000001", 1e-6}};
+    for (auto &[text, value] : good) {
+        Parsed p = parse({{"FLOPMETER_PROFILE_BUDGET", text}});
+        ASSERT_EQ(p.rc, 0) << text << ": " << p.err;
+        EXPECT_EQ(p.c.profile_budget, value) << text;
+    }
+    for (const char *bad : {"0", "0.0", "1.5", "nan", "NaN", "inf", "-inf", "0.02x", "-0.1",
+                            "-0", "1.0000001", "1e3", "1e-999", "1e999", "", " 0.5", "0.5 ",
+                            "+0.5", "0x1p-4", "0,02", "2%", "e-3", ".", "1e", "5.", "0.5\n"}) {
+        Parsed p = parse({{"FLOPMETER_PROFILE_BUDGET", bad}});
+        EXPECT_EQ(p.rc, -1) << "'" << bad << "' was accepted";
+        EXPECT_EQ(p.err.rfind("FLOPMETER_PROFILE_BUDGET", 0), 0u) << p.err;
+        EXPECT_NE(p.err.find("greater than 0 and at most 1"), std::string::npos) << p.err;
+        EXPECT_EQ(p.c.profile_budget, 0.02);
+    }
+    Parsed named = parse({{"FLOPMETER_PROFILE_BUDGET", "0.02x"}});
+    EXPECT_NE(named.err.find("FLOPMETER_PROFILE_BUDGET='0.02x'"), std::string::npos)
+        << named.err;
+}
+
+// A program that set a locale whose decimal point is a comma before the hook read its
+// configuration still gets "0.02" read, and RUN_META still written, with a '.'.
+TEST(HookConfig, ProfileBudgetIgnoresTheProgramsLocale)
+{
+    const char *set = nullptr;
+    for (const char *name : {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"})
+        if ((set = setlocale(LC_NUMERIC, name)))
+            break;
+    if (!set)
+        GTEST_SKIP() << "no locale with a decimal comma installed";
+    Parsed p = parse({{"FLOPMETER_PROFILE_BUDGET", "0.125"}});
+    char keys[16][32], values[16][FM_CONFIG_VALUE_LEN];
+    size_t n = p.rc == 0 ? fm_hook_config_entries(&p.c, keys, values, 16) : 0;
+    setlocale(LC_NUMERIC, "C");
+    ASSERT_EQ(p.rc, 0) << p.err;
+    EXPECT_EQ(p.c.profile_budget, 0.125);
+    for (size_t i = 0; i < n; i++) {
+        if (std::string(keys[i]) == "profile_budget") {
+            EXPECT_STREQ(values[i], "0.125");
+        }
+    }
+}
+
+TEST(HookConfig, ProfileSkipList)
+{
+    // set but empty: skip nothing
+    Parsed none = parse({{"FLOPMETER_PROFILE_SKIP", ""}});
+    ASSERT_EQ(none.rc, 0) << none.err;
+    EXPECT_STREQ(none.c.profile_skip, "");
+    for (const char *good : {"nccl", "a,b", "ncclKernel,ncclDevKernel_AllReduce",
+                             "void f<int>(int, float)", "x"}) {
+        Parsed p = parse({{"FLOPMETER_PROFILE_SKIP", good}});
+        ASSERT_EQ(p.rc, 0) << good << ": " << p.err;
+        EXPECT_STREQ(p.c.profile_skip, good);
+    }
+    std::string longest(255, 's');
+    Parsed p = parse({{"FLOPMETER_PROFILE_SKIP", longest}});
+    ASSERT_EQ(p.rc, 0) << p.err;
+    EXPECT_EQ(std::string(p.c.profile_skip), longest);
+    // an empty item would be a substring of every kernel's name
+    for (const char *bad : {",", "nccl,", ",nccl", "a,,b", ",,"}) {
+        Parsed q = parse({{"FLOPMETER_PROFILE_SKIP", bad}});
+        EXPECT_EQ(q.rc, -1) << "'" << bad << "' was accepted";
+        EXPECT_NE(q.err.find("empty name"), std::string::npos) << q.err;
+        EXPECT_STREQ(q.c.profile_skip, "nccl");
     }
 }
 
@@ -169,6 +285,20 @@ std::vector<std::pair<std::string, std::string>> bad_values()
         v.push_back({"FLOPMETER_ARG_VARIANTS", n});
     for (const char *n : {"0", "16777217", "64 "})
         v.push_back({"FLOPMETER_ARG_VARIANTS", n});
+    for (const char *m : {"", "on", "1", "0", "Sampled", "EXACT", "sampled ", " exact",
+                          "sample", "none", "exact\n"})
+        v.push_back({"FLOPMETER_PROFILE", m});
+    for (const char *b : {"", "0", "0.0", "1.5", "nan", "inf", "0.02x", "-0.1", " 0.1",
+                          "0x0.1p0", "0,02", "1e999", "0.1\n"})
+        v.push_back({"FLOPMETER_PROFILE_BUDGET", b});
+    for (auto &n : bad_numbers)
+        v.push_back({"FLOPMETER_PROFILE_FIRST", n});
+    for (const char *n : {"0", "1000001"})
+        v.push_back({"FLOPMETER_PROFILE_FIRST", n});
+    for (const std::string &k : {std::string(256, 'k'), std::string(4000, 'k'), ctrl_nl,
+                                 ctrl_esc, ctrl_del, ctrl_tab, std::string("nccl,"),
+                                 std::string(",nccl"), std::string("a,,b"), std::string(",")})
+        v.push_back({"FLOPMETER_PROFILE_SKIP", k});
     for (const std::string &var : kBoolVars)
         for (const std::string &b : {std::string(""), std::string("2"), std::string("Yes"),
                                      std::string("TRUE"), std::string("1 "), std::string(" 0"),
@@ -240,7 +370,8 @@ TEST(HookConfig, EntriesForRunMeta)
     ASSERT_EQ(p.rc, 0);
     char keys[16][32], values[16][FM_CONFIG_VALUE_LEN];
     size_t n = fm_hook_config_entries(&p.c, keys, values, 16);
-    ASSERT_GE(n, 10u);
+    // every entry there is room for in RUN_META (hook_core.c passes 16)
+    ASSERT_EQ(n, 16u);
     std::map<std::string, std::string> got;
     for (size_t i = 0; i < n; i++)
         got[keys[i]] = values[i];
@@ -252,6 +383,47 @@ TEST(HookConfig, EntriesForRunMeta)
     EXPECT_EQ(got["fsync"], "1");
     EXPECT_EQ(got["args"], "1");
     EXPECT_EQ(got["arg_variants"], "64");
+    EXPECT_EQ(got["profile"], "sampled");
+    EXPECT_EQ(got["profile_budget"], "0.02");
+    EXPECT_EQ(got["profile_first"], "2");
+    EXPECT_EQ(got["profile_replay_first"], "0");
+    EXPECT_EQ(got["profile_skip"], "nccl");
+    EXPECT_EQ(got["arg_learn"], "1");
+    // the values set, and a budget that reads back as the same number
+    Parsed set = parse({{"FLOPMETER_PROFILE", "off"}, {"FLOPMETER_PROFILE_BUDGET", "0.1"},
+                        {"FLOPMETER_PROFILE_FIRST", "7"}, {"FLOPMETER_PROFILE_REPLAY_FIRST", "on"},
+                        {"FLOPMETER_PROFILE_SKIP", ""}, {"FLOPMETER_ARG_LEARN", "no"}});
+    ASSERT_EQ(set.rc, 0) << set.err;
+    n = fm_hook_config_entries(&set.c, keys, values, 16);
+    got.clear();
+    for (size_t i = 0; i < n; i++)
+        got[keys[i]] = values[i];
+    EXPECT_EQ(got["profile"], "off");
+    EXPECT_EQ(got["profile_budget"], "0.1");
+    EXPECT_EQ(got["profile_first"], "7");
+    EXPECT_EQ(got["profile_replay_first"], "1");
+    EXPECT_EQ(got.count("profile_skip"), 1u);
+    EXPECT_EQ(got["profile_skip"], ""); // skip nothing
+    EXPECT_EQ(got["arg_learn"], "0");
+    for (const char *exact : {"exact", "sampled"}) {
+        Parsed m = parse({{"FLOPMETER_PROFILE", exact}});
+        n = fm_hook_config_entries(&m.c, keys, values, 16);
+        for (size_t i = 0; i < n; i++) {
+            if (std::string(keys[i]) == "profile") {
+                EXPECT_STREQ(values[i], exact);
+            }
+        }
+    }
+    for (const char *b : {"1", "0.3", "1e-3", "0.123456789012345678", "0.7"}) {
+        Parsed m = parse({{"FLOPMETER_PROFILE_BUDGET", b}});
+        ASSERT_EQ(m.rc, 0) << m.err;
+        n = fm_hook_config_entries(&m.c, keys, values, 16);
+        for (size_t i = 0; i < n; i++) {
+            if (std::string(keys[i]) == "profile_budget") {
+                EXPECT_EQ(strtod(values[i], nullptr), m.c.profile_budget) << values[i];
+            }
+        }
+    }
     // max bounds what is written
     EXPECT_EQ(fm_hook_config_entries(&p.c, keys, values, 3), 3u);
     EXPECT_STREQ(keys[0], "mode");

@@ -52,6 +52,15 @@ def same_file(a, b):
     (["--run-id=a", "--", "x", "--", "y"], ["--run-id=a"], ["x", "--", "y"]),
     (["--out", "--", "--", "x"], ["--out", "--"], ["x"]),  # getopt's abbreviation
     (["--qu", "--", "x"], ["--qu"], ["x"]),
+    (["--profile", "exact", "--profile-budget", "0.1", "--", "x"],
+     ["--profile", "exact", "--profile-budget", "0.1"], ["x"]),
+    (["--profile-skip", "--", "--", "x"], ["--profile-skip", "--"], ["x"]),  # a value
+    (["--profile-skip", "", "--", "x"], ["--profile-skip", ""], ["x"]),  # skip nothing
+    (["--profile-first", "3", "--profile-replay-first", "--no-arg-learn", "--", "x"],
+     ["--profile-first", "3", "--profile-replay-first", "--no-arg-learn"], ["x"]),
+    (["--profile-s", "--", "--", "x"], ["--profile-s", "--"], ["x"]),  # --profile-skip
+    (["--profile-r", "--", "x"], ["--profile-r"], ["x"]),  # --profile-replay-first
+    (["--no-arg", "--", "x"], ["--no-arg"], ["x"]),  # ambiguous: run refuses it
     (["--help"], ["--help"], None),
     (["train.py"], ["train.py"], None),  # no "--": left to `flopmeter run` to refuse
 ])
@@ -85,6 +94,44 @@ def test_script_runs_with_this_interpreter_preloaded_and_its_status(env, tmp_pat
     assert e["FLOPMETER_OUTPUT_DIR"] == str(tmp_path / "out")  # made absolute
     assert e["FLOPMETER_RUN_ID"] == "exp-1"
     assert e["FLOPMETER_QUIET"] == "1" and e["FLOPMETER_FLUSH_MS"] == "250"
+
+
+def test_profile_options_reach_the_command(env, tmp_path):
+    r = launch(["run", "--quiet", "--profile", "exact", "--profile-budget", "1e-3",
+                "--profile-first", "5", "--profile-replay-first", "--profile-skip",
+                "nccl,wait_kernel", "--no-arg-learn", "--", PROBE], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    e = probe(tmp_path)["env"]
+    assert e["FLOPMETER_PROFILE"] == "exact"
+    assert e["FLOPMETER_PROFILE_BUDGET"] == "1e-3"
+    assert e["FLOPMETER_PROFILE_FIRST"] == "5"
+    assert e["FLOPMETER_PROFILE_REPLAY_FIRST"] == "1"
+    assert e["FLOPMETER_PROFILE_SKIP"] == "nccl,wait_kernel"
+    assert e["FLOPMETER_ARG_LEARN"] == "0"
+    assert e["FLOPMETER_MODE"] is None  # the counters' mode is not the library's
+
+
+def test_empty_profile_skip_is_a_value(env, tmp_path):
+    """--profile-skip '' measures every kernel; the "--" after it still ends the options."""
+    r = launch(["run", "--quiet", "--profile-skip", "", "--", PROBE], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert probe(tmp_path)["env"]["FLOPMETER_PROFILE_SKIP"] == ""
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--profile", "fast"], "--profile"),
+    (["--profile-budget", "0"], "--profile-budget"),
+    (["--profile-budget", "1.5"], "--profile-budget"),
+    (["--profile-budget", "nan"], "--profile-budget"),
+    (["--profile-first", "0"], "--profile-first"),
+    (["--profile-skip", "nccl,"], "--profile-skip"),
+])
+def test_bad_profile_values_are_refused_by_run(env, tmp_path, args, named):
+    r = launch(["run"] + args + ["--", PROBE], env, tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("flopmeter run: " + named + ": "), r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "probe.json").exists()  # the command did not run
 
 
 def test_python_word_runs_this_interpreter(env, tmp_path):

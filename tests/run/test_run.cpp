@@ -39,6 +39,8 @@ const char *const kCleared =
     "unset FLOPMETER_LIB FLOPMETER_OUTPUT_DIR FLOPMETER_RUN_ID FLOPMETER_MODE "
     "FLOPMETER_FLUSH_MS FLOPMETER_INTERVAL_MS FLOPMETER_FSYNC FLOPMETER_STRICT "
     "FLOPMETER_CALLSTACKS FLOPMETER_QUIET FLOPMETER_MAX_SIGNATURES FLOPMETER_ARGS "
+    "FLOPMETER_ARG_VARIANTS FLOPMETER_PROFILE FLOPMETER_PROFILE_BUDGET FLOPMETER_PROFILE_FIRST "
+    "FLOPMETER_PROFILE_REPLAY_FIRST FLOPMETER_PROFILE_SKIP FLOPMETER_ARG_LEARN "
     "TORCHELASTIC_RUN_ID SLURM_JOB_ID SLURM_STEP_ID PBS_JOBID LSB_JOBID LD_PRELOAD "
     "CUDA_INJECTION64_PATH NVTX_INJECTION64_PATH; ";
 
@@ -226,6 +228,12 @@ TEST_F(Run, HelpNamesEveryOptionAndVariable)
                               {"--no-callstacks", "FLOPMETER_CALLSTACKS"},
                               {"--no-args", "FLOPMETER_ARGS"},
                               {"--arg-variants", "FLOPMETER_ARG_VARIANTS"},
+                              {"--profile", "FLOPMETER_PROFILE"},
+                              {"--profile-budget", "FLOPMETER_PROFILE_BUDGET"},
+                              {"--profile-first", "FLOPMETER_PROFILE_FIRST"},
+                              {"--profile-replay-first", "FLOPMETER_PROFILE_REPLAY_FIRST"},
+                              {"--profile-skip", "FLOPMETER_PROFILE_SKIP"},
+                              {"--no-arg-learn", "FLOPMETER_ARG_LEARN"},
                               {"--quiet", "FLOPMETER_QUIET"},
                               {"--lib", "FLOPMETER_LIB"}};
     for (auto &p : pairs) {
@@ -273,6 +281,14 @@ TEST_F(Run, BadOptionValueStopsBeforeTheCommand)
         "--interval-ms 1e3",     "--max-signatures 15",   "--max-signatures 16777217",
         "--max-signatures x",    "--arg-variants 0",      "--arg-variants 16777217",
         "--mode fast",           "--mode ''",
+        "--profile on",          "--profile ''",          "--profile Exact",
+        "--profile-budget 0",    "--profile-budget 1.5",  "--profile-budget nan",
+        "--profile-budget -0.1", "--profile-budget ''",   "--profile-budget 0.02x",
+        "--profile-first 0",     "--profile-first two",   "--profile-first 1000001",
+        "--profile-skip nccl,",  "--profile-skip a,,b",
+        "--profile-skip " + std::string(256, 'k'),
+        "--profile-skip \"$(printf 'a\\tb')\"",
+        "--profile-budget",      "--prof sampled", // ambiguous: --profile or --profile-*
         "--run-id a/b",          "--run-id ''",           "--output-dir ''",
         "--output-dir " + long_dir,
         "--output-dir \"$(printf 'a\\001b')\"",
@@ -290,6 +306,13 @@ TEST_F(Run, BadOptionValueStopsBeforeTheCommand)
     auto r = run("--flush-ms 9 -- true");
     EXPECT_TRUE(has(r.err, "--flush-ms")) << r.err;
     EXPECT_TRUE(has(r.err, "10 to 3600000")) << r.err;
+    r = run("--profile-budget 1.5 -- true");
+    EXPECT_TRUE(has(r.err, "--profile-budget")) << r.err;
+    EXPECT_TRUE(has(r.err, "FLOPMETER_PROFILE_BUDGET='1.5'")) << r.err;
+    EXPECT_TRUE(has(r.err, "greater than 0 and at most 1")) << r.err;
+    r = run("--profile fast -- true");
+    EXPECT_TRUE(has(r.err, "--profile: FLOPMETER_PROFILE='fast'")) << r.err;
+    EXPECT_TRUE(has(r.err, "sampled, exact or off")) << r.err;
 }
 
 TEST_F(Run, MissingCommandOrDashesIsAUsageError)
@@ -378,6 +401,57 @@ TEST_F(Run, OptionsSetVariablesAndOverrideTheEnvironment)
     EXPECT_EQ(env["FLOPMETER_RUN_ID"], "mine");
     EXPECT_EQ(env["FLOPMETER_OUTPUT_DIR"], tmp_.path("x"));
     EXPECT_EQ(env["FLOPMETER_QUIET"], "1");
+}
+
+TEST_F(Run, ProfileOptionsSetTheirVariables)
+{
+    auto r = sh("FLOPMETER_PROFILE_FIRST=9 FLOPMETER_PROFILE_SKIP=inherited " + kFlopmeter +
+                " run --profile exact --profile-budget 1e-3 --profile-replay-first "
+                "--profile-skip 'nccl,void wait<int>(int*)' --no-arg-learn --quiet -- env");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(r.err.empty()) << r.err;
+    auto env = env_of(r.out);
+    EXPECT_EQ(env["FLOPMETER_PROFILE"], "exact");
+    EXPECT_EQ(env["FLOPMETER_PROFILE_BUDGET"], "1e-3"); // as given: the library reads it
+    EXPECT_EQ(env["FLOPMETER_PROFILE_FIRST"], "9");     // no option: passed through
+    EXPECT_EQ(env["FLOPMETER_PROFILE_REPLAY_FIRST"], "1");
+    EXPECT_EQ(env["FLOPMETER_PROFILE_SKIP"], "nccl,void wait<int>(int*)");
+    EXPECT_EQ(env["FLOPMETER_ARG_LEARN"], "0");
+
+    for (const char *mode : {"sampled", "exact", "off"}) {
+        r = run(std::string("--quiet --profile ") + mode + " --profile-first 1000000 -- env");
+        ASSERT_EQ(r.status, 0) << mode << ": " << r.err;
+        env = env_of(r.out);
+        EXPECT_EQ(env["FLOPMETER_PROFILE"], mode);
+        EXPECT_EQ(env.count("FLOPMETER_MODE"), 0u) << "--profile is not --mode";
+        EXPECT_EQ(env["FLOPMETER_PROFILE_FIRST"], "1000000");
+    }
+    // an empty list is a value: measure every kernel, NCCL's included
+    r = sh("FLOPMETER_PROFILE_SKIP=nccl " + kFlopmeter + " run --quiet --profile-skip '' -- "
+           "sh -c 'echo \"${FLOPMETER_PROFILE_SKIP-unset}.\"'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, ".\n");
+    // none of them given: none set
+    r = run("--quiet -- env");
+    ASSERT_EQ(r.status, 0) << r.err;
+    env = env_of(r.out);
+    for (const char *var : {"FLOPMETER_PROFILE", "FLOPMETER_PROFILE_BUDGET",
+                            "FLOPMETER_PROFILE_FIRST", "FLOPMETER_PROFILE_REPLAY_FIRST",
+                            "FLOPMETER_PROFILE_SKIP", "FLOPMETER_ARG_LEARN"})
+        EXPECT_EQ(env.count(var), 0u) << var;
+}
+
+TEST_F(Run, BadInheritedProfileSettingWarnsOrWithStrictStops)
+{
+    auto r = sh("FLOPMETER_PROFILE_BUDGET=2 " + kFlopmeter + " run -- sh -c 'echo ran'");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "ran\n");
+    EXPECT_TRUE(has(r.err, "flopmeter run: FLOPMETER_PROFILE_BUDGET='2'")) << r.err;
+    r = sh("FLOPMETER_PROFILE_SKIP=nccl, " + kFlopmeter + " run --strict -- sh -c 'echo ran'");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_TRUE(has(r.err, "FLOPMETER_PROFILE_SKIP")) << r.err;
 }
 
 TEST_F(Run, RunIdFromTheEnvironmentOrTheLauncherIsKept)

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flopmeter/trace_format.h"
+
 fm_cuda_api fm_api;
 
 /* A library of this process whose file name starts with prefix, if one is loaded. */
@@ -77,6 +79,22 @@ static int resolve_profiler_host(void *cupti)
     return complete ? 0 : -1;
 }
 
+/* The range profiler's functions, likewise all or none. */
+static void resolve_range_profiler(void *cupti)
+{
+    int complete = 1;
+#define FM_RESOLVE_RANGE(ret, fn, args)                                                        \
+    fm_api.fn = (ret(CUDAAPI *) args)dlsym(cupti, #fn);                                        \
+    complete &= fm_api.fn != NULL;
+    FM_RANGE_PROFILER_FUNCTIONS(FM_RESOLVE_RANGE)
+#undef FM_RESOLVE_RANGE
+    if (!complete) {
+#define FM_CLEAR_RANGE(ret, fn, args) fm_api.fn = NULL;
+        FM_RANGE_PROFILER_FUNCTIONS(FM_CLEAR_RANGE)
+#undef FM_CLEAR_RANGE
+    }
+}
+
 int fm_cupti_host_api_load(char *err, size_t errlen)
 {
     if (fm_api.cuptiProfilerHostInitialize && fm_api.cuptiGetResultString)
@@ -128,6 +146,24 @@ int fm_cuda_api_load(char *err, size_t errlen)
             return -1;
         }
     }
-    resolve_profiler_host(cupti); /* optional: without it only the counters are lost */
+    /* optional: without them only the counters are lost */
+    resolve_profiler_host(cupti);
+    resolve_range_profiler(cupti);
     return 0;
+}
+
+uint32_t fm_cupti_degrade_kind(CUptiResult r)
+{
+    switch (r) {
+    case CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED: return FM_DEGRADE_OTHER_SUBSCRIBER;
+    case CUPTI_ERROR_INSUFFICIENT_PRIVILEGES: return FM_DEGRADE_INSUFFICIENT_PRIVILEGES;
+    case CUPTI_ERROR_VIRTUALIZED_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_CONFIDENTIAL_COMPUTING_NOT_SUPPORTED:
+    case CUPTI_ERROR_CMP_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_MIG_DEVICE_NOT_SUPPORTED:
+    case CUPTI_ERROR_NOT_SUPPORTED: return FM_DEGRADE_UNSUPPORTED_DEVICE;
+    case CUPTI_ERROR_HARDWARE_BUSY: return FM_DEGRADE_COUNTERS_BUSY;
+    case CUPTI_ERROR_NOT_INITIALIZED: return FM_DEGRADE_NO_DEVICE;
+    default: return FM_DEGRADE_PROFILER_ERROR;
+    }
 }

@@ -9,7 +9,10 @@
 
 #include <cuda.h>
 #include <cupti.h>
+#include <cupti_range_profiler.h>
 #include <cupti_target.h>
+
+#include <stdint.h>
 
 #include "cupti_host_abi.h"
 
@@ -49,13 +52,35 @@
     X(CUptiResult, cuptiProfilerHostConfigAddMetrics, (fm_cupti_host_add_metrics *))           \
     X(CUptiResult, cuptiProfilerHostGetConfigImageSize, (fm_cupti_host_config_size *))         \
     X(CUptiResult, cuptiProfilerHostGetConfigImage, (fm_cupti_host_config_image *))            \
-    X(CUptiResult, cuptiProfilerHostGetNumOfPasses, (fm_cupti_host_num_passes *))
+    X(CUptiResult, cuptiProfilerHostGetNumOfPasses, (fm_cupti_host_num_passes *))            \
+    X(CUptiResult, cuptiProfilerHostEvaluateToGpuValues, (fm_cupti_host_evaluate *))
+
+/* CUPTI's range profiler (CUPTI 12.6 and newer), which reads the counters on the device.
+ * Optional like the host API: all or none. */
+#define FM_RANGE_PROFILER_FUNCTIONS(X)                                                         \
+    X(CUptiResult, cuptiProfilerInitialize, (CUpti_Profiler_Initialize_Params *))             \
+    X(CUptiResult, cuptiProfilerDeviceSupported, (CUpti_Profiler_DeviceSupported_Params *))   \
+    X(CUptiResult, cuptiProfilerGetCounterAvailability,                                       \
+      (CUpti_Profiler_GetCounterAvailability_Params *))                                       \
+    X(CUptiResult, cuptiRangeProfilerEnable, (CUpti_RangeProfiler_Enable_Params *))           \
+    X(CUptiResult, cuptiRangeProfilerDisable, (CUpti_RangeProfiler_Disable_Params *))         \
+    X(CUptiResult, cuptiRangeProfilerGetCounterDataSize,                                      \
+      (CUpti_RangeProfiler_GetCounterDataSize_Params *))                                      \
+    X(CUptiResult, cuptiRangeProfilerCounterDataImageInitialize,                              \
+      (CUpti_RangeProfiler_CounterDataImage_Initialize_Params *))                             \
+    X(CUptiResult, cuptiRangeProfilerSetConfig, (CUpti_RangeProfiler_SetConfig_Params *))     \
+    X(CUptiResult, cuptiRangeProfilerStart, (CUpti_RangeProfiler_Start_Params *))             \
+    X(CUptiResult, cuptiRangeProfilerStop, (CUpti_RangeProfiler_Stop_Params *))               \
+    X(CUptiResult, cuptiRangeProfilerDecodeData, (CUpti_RangeProfiler_DecodeData_Params *))   \
+    X(CUptiResult, cuptiRangeProfilerGetCounterDataInfo,                                      \
+      (CUpti_RangeProfiler_GetCounterDataInfo_Params *))
 
 typedef struct fm_cuda_api {
 #define FM_API_FIELD(ret, name, args) ret(CUDAAPI *name) args;
     FM_DRIVER_FUNCTIONS(FM_API_FIELD)
     FM_CUPTI_FUNCTIONS(FM_API_FIELD)
     FM_PROFILER_HOST_FUNCTIONS(FM_API_FIELD)
+    FM_RANGE_PROFILER_FUNCTIONS(FM_API_FIELD)
 #undef FM_API_FIELD
     char cupti_path[512];     /* the CUPTI library in use */
 } fm_cuda_api;
@@ -70,5 +95,8 @@ int fm_cuda_api_load(char *err, size_t errlen);
  * are loaded already. Not thread-safe: call before any thread uses fm_api. 0, or -1 with a
  * one-line reason in err. */
 int fm_cupti_host_api_load(char *err, size_t errlen);
+
+/* The degradation kind (trace_format.h) a CUPTI failure stands for. */
+uint32_t fm_cupti_degrade_kind(CUptiResult r);
 
 #endif

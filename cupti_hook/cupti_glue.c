@@ -2,11 +2,14 @@
  * allocation callbacks and to kernel execution records, translates them, and reports every
  * CUPTI failure as a degradation instead of failing the program.
  *
- * What a callback does: reads the launch's parameters from CUPTI's callback data, hashes the
- * arguments (device pointers masked, device_ranges.h), and calls fm_hook_launch. It calls no
- * CUDA function except cuFuncGetParamInfo on the first launch of each function (cached; off
- * with FLOPMETER_ARGS=0), under a thread-local guard so that our own calls are not seen as
- * the program's. Execution records are read on CUPTI's buffer thread. */
+ * What a launch callback does, at the launch's entry: reads the launch's parameters from
+ * CUPTI's callback data, hashes the arguments (device pointers masked, device_ranges.h), and
+ * hands the launch to measured_launch.c, which counts it and, when the sampler chooses it,
+ * arms the counters (range_profiler.c); at the launch's exit the counters are read. It calls
+ * no CUDA function except cuFuncGetParamInfo on the first launch of each function (cached;
+ * off with FLOPMETER_ARGS=0), under a thread-local guard so that our own calls are not seen
+ * as the program's, and the range profiler's calls on measured launches. Execution records
+ * are read on CUPTI's buffer thread. */
 #define _GNU_SOURCE
 #include "cupti_glue.h"
 
@@ -19,23 +22,33 @@
 
 #include "cuda_api.h"
 #include "device_ranges.h"
-#include "hook_core.h"
 #include "flopmeter/trace_format.h"
+#include "hook_core.h"
+#include "measured_launch.h"
+#include "profiler_host.h"
+#include "range_profiler.h"
+#include "sampler.h"
 
 #define MAX_PARAMS 256
-#define LAYOUTS 4096 /* functions whose parameter layout is remembered */
+#define FUNCTIONS 4096 /* functions whose parameter layout is remembered */
 
-typedef struct layout {
+typedef struct function_info {
     _Atomic uint64_t function; /* 0: free */
-    _Atomic int ready;         /* 1: n and sizes valid; -1: unknown (no argument hash) */
+    _Atomic int ready;         /* 1: n and sizes valid; -1: sizes unknown (no argument hash) */
+    int never_measure;         /* its name matches FLOPMETER_PROFILE_SKIP */
     uint32_t n;
     uint32_t sizes[MAX_PARAMS];
-} layout;
+} function_info;
+
+#define MAX_SKIP 16
 
 static CUpti_SubscriberHandle subscriber;
 static fm_device_ranges ranges;
-static layout *layouts;
+static function_info *functions;
 static int hash_arguments = 1;
+static char skip_list[256];             /* FLOPMETER_PROFILE_SKIP, cut at the commas */
+static const char *skip[MAX_SKIP];
+static int n_skip;
 static int activity_on; /* execution records were enabled: flush them at exit */
 static _Thread_local int inside; /* our own CUDA calls: not the program's */
 /* Stream captures in progress. A launch into a capturing stream does not run: it becomes a
@@ -45,72 +58,80 @@ static _Atomic int capturing;
 
 static const char *result_name(CUptiResult r)
 {
-    const char *s = NULL;
-    if (fm_api.cuptiGetResultString(r, &s) != CUPTI_SUCCESS || !s)
-        s = "unknown CUPTI error";
-    return s;
+    return fm_profiler_host_result_string((int)r);
 }
 
-/* The parameter layout of a function, asked once. NULL when unknown. */
-static const layout *layout_of(CUfunction f)
+static void cut_skip_list(const char *list)
 {
-    if (!layouts || !hash_arguments)
-        return NULL;
+    snprintf(skip_list, sizeof skip_list, "%s", list ? list : "");
+    n_skip = 0;
+    for (char *save = NULL, *t = strtok_r(skip_list, ",", &save); t && n_skip < MAX_SKIP;
+         t = strtok_r(NULL, ",", &save))
+        if (*t)
+            skip[n_skip++] = t;
+}
+
+static int skipped(const char *name)
+{
+    for (int i = 0; i < n_skip && name; i++)
+        if (strstr(name, skip[i]))
+            return 1;
+    return 0;
+}
+
+/* Fills a function's entry: its parameter sizes, asked once from the driver, and whether it
+ * is never measured. */
+static void describe(function_info *fi, CUfunction f, const char *name)
+{
+    fi->never_measure = skipped(name);
+    uint32_t n = 0;
+    int ok = hash_arguments;
+    inside = 1;
+    for (; ok && n < MAX_PARAMS; n++) {
+        size_t offset = 0, size = 0;
+        CUresult r = fm_api.cuFuncGetParamInfo(f, n, &offset, &size);
+        if (r == CUDA_ERROR_INVALID_VALUE)
+            break; /* past the last parameter */
+        if (r != CUDA_SUCCESS)
+            ok = 0;
+        else
+            fi->sizes[n] = (uint32_t)size;
+    }
+    inside = 0;
+    fi->n = n;
+    atomic_store_explicit(&fi->ready, ok && n < MAX_PARAMS ? 1 : -1, memory_order_release);
+}
+
+static const function_info *wait_ready(const function_info *fi)
+{
+    while (atomic_load_explicit(&fi->ready, memory_order_acquire) == 0) {
+    }
+    return fi;
+}
+
+/* What is known of a function, found out on its first launch. NULL when the table is full. */
+static const function_info *info_of(CUfunction f, const char *name)
+{
     uint64_t key = (uint64_t)(uintptr_t)f;
     uint64_t h = key * 0x9e3779b97f4a7c15ull;
-    for (uint32_t probe = 0, i = (uint32_t)(h >> 40) & (LAYOUTS - 1); probe < LAYOUTS;
-         probe++, i = (i + 1) & (LAYOUTS - 1)) {
-        layout *l = &layouts[i];
-        uint64_t cur = atomic_load_explicit(&l->function, memory_order_acquire);
-        if (cur == key) {
-            int ready;
-            while ((ready = atomic_load_explicit(&l->ready, memory_order_acquire)) == 0) {
-            }
-            return ready > 0 ? l : NULL;
-        }
+    for (uint32_t probe = 0, i = (uint32_t)(h >> 40) & (FUNCTIONS - 1); probe < FUNCTIONS;
+         probe++, i = (i + 1) & (FUNCTIONS - 1)) {
+        function_info *fi = &functions[i];
+        uint64_t cur = atomic_load_explicit(&fi->function, memory_order_acquire);
+        if (cur == key)
+            return wait_ready(fi);
         if (cur != 0)
             continue;
         uint64_t expected = 0;
-        if (!atomic_compare_exchange_strong(&l->function, &expected, key)) {
-            if (expected == key) {
-                int ready;
-                while ((ready = atomic_load_explicit(&l->ready, memory_order_acquire)) == 0) {
-                }
-                return ready > 0 ? l : NULL;
-            }
+        if (!atomic_compare_exchange_strong(&fi->function, &expected, key)) {
+            if (expected == key)
+                return wait_ready(fi);
             continue;
         }
-        /* ours to fill: ask the driver for each parameter's size */
-        uint32_t n = 0;
-        int ok = 1;
-        inside = 1;
-        for (; n < MAX_PARAMS; n++) {
-            size_t offset = 0, size = 0;
-            CUresult r = fm_api.cuFuncGetParamInfo(f, n, &offset, &size);
-            if (r == CUDA_ERROR_INVALID_VALUE)
-                break; /* past the last parameter */
-            if (r != CUDA_SUCCESS) {
-                ok = 0;
-                break;
-            }
-            l->sizes[n] = (uint32_t)size;
-        }
-        inside = 0;
-        l->n = n;
-        atomic_store_explicit(&l->ready, ok && n < MAX_PARAMS ? 1 : -1, memory_order_release);
-        return ok ? l : NULL;
+        describe(fi, f, name); /* ours to fill */
+        return fi;
     }
-    return NULL; /* the cache is full: these launches are identified without arguments */
-}
-
-static uint64_t arg_hash(CUfunction f, void **params)
-{
-    if (!params)
-        return 0;
-    const layout *l = layout_of(f);
-    if (!l)
-        return 0;
-    return fm_arg_hash(&ranges, params, l->sizes, l->n);
+    return NULL; /* full: these launches are identified without arguments, and measured */
 }
 
 static uint32_t device_of(const CUpti_CallbackData *cb)
@@ -150,9 +171,26 @@ static void launch(const CUpti_CallbackData *cb, CUfunction f, const unsigned gr
     }
     l.shared_mem = shared;
     l.device = device_of(cb);
-    l.arg_hash = arg_hash(f, params);
+    const function_info *fi =
+        functions && (hash_arguments || fm_measuring_on()) ? info_of(f, l.name) : NULL;
+    l.arg_hash = params && fi && fi->ready > 0 ? fm_arg_hash(&ranges, params, fi->sizes, fi->n)
+                                               : 0;
     l.correlation_id = cb->correlationId;
-    fm_hook_launch(&l);
+    fm_measuring_launch((uint64_t)(uintptr_t)cb->context, l.device, &l,
+                        fi ? fi->never_measure : 0);
+}
+
+static int is_launch(CUpti_CallbackId cbid)
+{
+    switch (cbid) {
+    case CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel:
+    case CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz:
+    case CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel:
+    case CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel_ptsz:
+    case CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx:
+    case CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz: return 1;
+    default: return 0;
+    }
 }
 
 static void on_launch(CUpti_CallbackId cbid, const CUpti_CallbackData *cb)
@@ -199,6 +237,10 @@ static void on_api_exit(CUpti_CallbackId cbid, const CUpti_CallbackData *cb)
     const void *p = cb->functionParams;
     CUresult ok = cb->functionReturnValue ? *(const CUresult *)cb->functionReturnValue
                                           : CUDA_ERROR_UNKNOWN;
+    if (is_launch(cbid)) { /* a measurement armed at its entry ends here */
+        fm_measuring_launch_done(ok == CUDA_SUCCESS);
+        return;
+    }
     if (ok != CUDA_SUCCESS) {
         /* a failed end of capture still ends it (the capture is invalidated) */
         if (cbid == CUPTI_DRIVER_TRACE_CBID_cuStreamEndCapture ||
@@ -317,6 +359,9 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
         on_api_exit(cbid, cb);
     } else if (domain == CUPTI_CB_DOMAIN_RESOURCE && cbid == CUPTI_CBID_RESOURCE_CONTEXT_CREATED) {
         on_context_created(data);
+    } else if (domain == CUPTI_CB_DOMAIN_RESOURCE &&
+               cbid == CUPTI_CBID_RESOURCE_CONTEXT_DESTROY_STARTING) {
+        fm_measuring_context_gone((uint64_t)(uintptr_t)((const CUpti_ResourceData *)data)->context);
     }
 }
 
@@ -409,21 +454,20 @@ static const CUpti_CallbackId driver_ids[] = {
     CUPTI_DRIVER_TRACE_CBID_cuStreamEndCapture_ptsz,
 };
 
-/* The degradation kind for a CUPTI failure. */
-static uint32_t kind_of(CUptiResult r)
+/* Hardware counters around the launches the sampler chooses (measured_launch.h). */
+static void start_counters(const fm_hook_config *cfg)
 {
-    switch (r) {
-    case CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED: return FM_DEGRADE_OTHER_SUBSCRIBER;
-    case CUPTI_ERROR_INSUFFICIENT_PRIVILEGES: return FM_DEGRADE_INSUFFICIENT_PRIVILEGES;
-    case CUPTI_ERROR_VIRTUALIZED_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_CONFIDENTIAL_COMPUTING_NOT_SUPPORTED:
-    case CUPTI_ERROR_CMP_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_MIG_DEVICE_NOT_SUPPORTED:
-    case CUPTI_ERROR_NOT_SUPPORTED: return FM_DEGRADE_UNSUPPORTED_DEVICE;
-    case CUPTI_ERROR_HARDWARE_BUSY: return FM_DEGRADE_COUNTERS_BUSY;
-    case CUPTI_ERROR_NOT_INITIALIZED: return FM_DEGRADE_NO_DEVICE;
-    default: return FM_DEGRADE_PROFILER_ERROR;
+    if (cfg->profile == FM_PROFILE_OFF)
+        return;
+    const fm_counter_backend *b = fm_range_profiler_backend();
+    if (!b) {
+        fm_hook_degrade(FM_DEGRADE_PROFILER_ERROR, 0, 0,
+                        "%s lacks the range profiler (CUPTI 12.6 or newer needed): launches "
+                        "are counted, not measured",
+                        fm_api.cupti_path);
+        return;
     }
+    fm_measuring_start(b, cfg->profile, cfg->profile_budget);
 }
 
 int fm_glue_start(void)
@@ -448,9 +492,11 @@ int fm_glue_start(void)
         v.cupti = cupti_version;
     if (fm_hook_start(&v) != 0)
         return -1;
-    hash_arguments = fm_hook_config_in_use()->hash_args;
+    const fm_hook_config *cfg = fm_hook_config_in_use();
+    hash_arguments = cfg->hash_args;
+    cut_skip_list(cfg->profile_skip);
     fm_device_ranges_init(&ranges);
-    layouts = calloc(LAYOUTS, sizeof *layouts);
+    functions = calloc(FUNCTIONS, sizeof *functions);
 
     char holder[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN + 1] = "";
     CUpti_SubscriberParams sp;
@@ -461,7 +507,7 @@ int fm_glue_start(void)
     sp.oldSubscriberSize = sizeof holder - 1;
     CUptiResult r = fm_api.cuptiSubscribe_v2(&subscriber, on_callback, NULL, &sp);
     if (r != CUPTI_SUCCESS) {
-        fm_hook_degrade(kind_of(r), r, 0,
+        fm_hook_degrade(fm_cupti_degrade_kind(r), r, 0,
                         "cannot subscribe to CUPTI (%s%s%s): no kernel launch will be seen",
                         result_name(r), holder[0] ? "; held by " : "", holder);
         return -1;
@@ -470,9 +516,12 @@ int fm_glue_start(void)
         r = fm_api.cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, driver_ids[i]);
     if (r == CUPTI_SUCCESS)
         r = fm_api.cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_RESOURCE,
-                                CUPTI_CBID_RESOURCE_CONTEXT_CREATED);
+                                       CUPTI_CBID_RESOURCE_CONTEXT_CREATED);
+    if (r == CUPTI_SUCCESS)
+        r = fm_api.cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_RESOURCE,
+                                       CUPTI_CBID_RESOURCE_CONTEXT_DESTROY_STARTING);
     if (r != CUPTI_SUCCESS) {
-        fm_hook_degrade(kind_of(r), r, 0, "cannot enable CUPTI callbacks (%s)", result_name(r));
+        fm_hook_degrade(fm_cupti_degrade_kind(r), r, 0, "cannot enable CUPTI callbacks (%s)", result_name(r));
         return -1;
     }
     r = fm_api.cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed);
@@ -480,10 +529,11 @@ int fm_glue_start(void)
         r = fm_api.cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
     activity_on = r == CUPTI_SUCCESS;
     if (r != CUPTI_SUCCESS)
-        fm_hook_degrade(kind_of(r), r, 0,
+        fm_hook_degrade(fm_cupti_degrade_kind(r), r, 0,
                         "cannot record kernel executions (%s): launches are counted, their "
                         "durations and the kernels inside CUDA graphs are not",
                         result_name(r));
+    start_counters(cfg);
     return 0;
 }
 

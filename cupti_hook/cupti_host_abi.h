@@ -87,6 +87,19 @@ typedef struct fm_cupti_host_num_passes {      /* CUpti_Profiler_Host_GetNumOfPa
 } fm_cupti_host_num_passes;
 #define FM_CUPTI_HOST_NUM_PASSES_SIZE FM_CUPTI_STRUCT_SIZE(fm_cupti_host_num_passes, numOfPasses)
 
+typedef struct fm_cupti_host_evaluate {   /* CUpti_Profiler_Host_EvaluateToGpuValues_Params */
+    size_t structSize;
+    void *pPriv;
+    fm_cupti_host_object *pHostObject;
+    const uint8_t *pCounterDataImage;              /* decoded by the range profiler */
+    size_t counterDataImageSize;
+    size_t rangeIndex;
+    const char **ppMetricNames;
+    size_t numMetrics;
+    double *pMetricValues;                         /* out, numMetrics values */
+} fm_cupti_host_evaluate;
+#define FM_CUPTI_HOST_EVALUATE_SIZE FM_CUPTI_STRUCT_SIZE(fm_cupti_host_evaluate, pMetricValues)
+
 #ifdef __cplusplus
 }
 #endif

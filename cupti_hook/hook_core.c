@@ -206,6 +206,16 @@ static inline void note_correlation(const fm_launch_info *l, uint32_t pair)
                               memory_order_relaxed);
 }
 
+/* A launch found in this thread's counters: decided, counted there. */
+static inline void count_cached(const fm_launch_info *l, fm_launch_decision *d, fm_tc_entry *e)
+{
+    uint32_t pair = fm_tc_pair_index(e);
+    if (d)
+        decide(d, e->sig_id, pair);
+    fm_tc_count(e);
+    note_correlation(l, pair);
+}
+
 static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
 {
     if (d)
@@ -219,12 +229,18 @@ static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
     fm_tc_block *b = fm_thread_counts_mine(&g.counts);
     fm_tc_entry *e = b ? fm_tc_lookup(b, &key, phase) : NULL;
     if (e) {
-        uint32_t pair = fm_tc_pair_index(e);
-        if (d)
-            decide(d, e->sig_id, pair);
-        fm_tc_count(e);
-        note_correlation(l, pair);
+        count_cached(l, d, e);
         return;
+    }
+    /* a family whose arguments were learnt not to decide its work: under its folded
+     * signature. Asked only here, off the common path: a launch whose arguments repeat finds
+     * its counter above, and folding matters for arguments that do not repeat */
+    if (fm_measure_args_folded(&key)) {
+        key.arg_hash = FM_ARGS_FOLDED;
+        if (b && (e = fm_tc_lookup(b, &key, phase)) != NULL) {
+            count_cached(l, d, e);
+            return;
+        }
     }
     uint32_t sig;
     fm_pair_slot *p = pair_of(&key, l->name, phase, &sig);

@@ -31,6 +31,7 @@
 
 #include "cupti_glue.h"
 #include "hook_core.h"
+#include "measured_launch.h"
 #include "flopmeter/trace_format.h"
 
 /* ---- native stacks ------------------------------------------------------------------------ */
@@ -172,6 +173,7 @@ static void point_at_self(const char *var, const char *consequence)
 __attribute__((constructor)) static void on_load(void)
 {
     fm_hook_capture_stack = capture_stack;
+    pthread_atfork(NULL, NULL, fm_measuring_after_fork_child);
     pthread_atfork(NULL, NULL, fm_hook_after_fork_child);
     const char *off = getenv("FLOPMETER_MODE");
     if ((off && strcmp(off, "off") == 0) || !preloaded())

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arg_splitting.h"
 #include "hook_core.h"
 #include "sampler.h"
 
@@ -53,6 +54,7 @@ static struct {
     uint8_t slot_class[MAX_SLOTS];
     uint32_t slot_group[MAX_SLOTS];
     fm_sampler *sampler;
+    fm_arg_split *learner;    /* NULL with FLOPMETER_ARG_LEARN=0 */
     uint64_t started_ns, profiling_ns;
     _Atomic uint64_t next_ordinal;
     /* pending samples, double-buffered: the flusher swaps and reads without the mutex */
@@ -85,6 +87,19 @@ int fm_measure_active(void)
 int fm_measure_decide(uint32_t sig)
 {
     return fm_sampler_decide(m.sampler, sig);
+}
+
+static uint64_t family_of(const fm_launch_key *k)
+{
+    return fm_arg_family_hash(k->function, k->grid, k->block, k->shared_mem, k->device);
+}
+
+int fm_measure_args_folded(const fm_launch_key *k)
+{
+    if (!fm_measure_active() || !m.learner || k->arg_hash == FM_ARGS_NOT_READ ||
+        k->arg_hash == FM_ARGS_FOLDED)
+        return 0;
+    return fm_arg_split_folded(m.learner, family_of(k));
 }
 
 uint64_t fm_measure_next_ordinal(void)
@@ -170,7 +185,14 @@ int fm_hook_set_metric_groups(const char *chip, const fm_hook_group_def *groups,
         m.tallies = fm_reserve((size_t)(m.tally_mask + 1) * sizeof(tally));
         m.ledger = fm_reserve(m.ledger_bytes);
         m.sampler = fm_sampler_new(&c);
-        if (m.samples[0] && m.samples[1] && m.values[0] && m.values[1] && m.tallies &&
+        int learner_ok = 1;
+        if (cfg->arg_learn) {
+            fm_arg_split_config ac;
+            fm_arg_split_config_defaults(&ac);
+            ac.n_groups = n;
+            learner_ok = (m.learner = fm_arg_split_new(&ac)) != NULL;
+        }
+        if (learner_ok && m.samples[0] && m.samples[1] && m.values[0] && m.values[1] && m.tallies &&
             m.ledger && m.sampler) {
             m.started_ns = fm_hook_now_ns();
             atomic_store_explicit(&m.active, 1, memory_order_release);
@@ -248,6 +270,16 @@ void fm_hook_counter_lost(const fm_launch_decision *d)
 }
 
 /* ---- the flusher ------------------------------------------------------------------------------ */
+
+/* What one measured group of a launch says about its family's arguments (arg_splitting.h). */
+static void learn_arguments(fm_launch_table *t, uint32_t sig, uint32_t group, double ops)
+{
+    if (!m.learner)
+        return;
+    const fm_sig_slot *slot = fm_launch_table_by_id(t, sig);
+    if (slot && slot->key.arg_hash != FM_ARGS_NOT_READ)
+        fm_arg_split_observe(m.learner, family_of(&slot->key), slot->key.arg_hash, group, ops);
+}
 
 void fm_measure_write_groups(fm_writer *w)
 {
@@ -369,19 +401,21 @@ uint64_t fm_measure_write_samples(fm_writer *w, fm_launch_table *t, uint32_t sig
                 ty = &spill;
             uint64_t *counts = ledger_counts(s->sig);
             double *sums = ledger_sums(s->sig);
-            double fp = 0;
+            double fp = 0, all = 0;
             for (uint32_t i = 0; i < g->n; i++) {
                 if (g->classes[i] == FM_CLASS_NONE)
                     continue;
                 double ops = cs->values[i] * g->weights[i];
                 sums[g->slot_of[i]] += ops;
                 ty->ops[g->slot_of[i]] += ops;
+                all += ops;
                 if (!fm_precision_class_is_integer(g->classes[i]))
                     fp += ops;
             }
             counts[s->group]++;
             ty->per_group[s->group]++;
             fm_sampler_record(m.sampler, s->sig, s->group, fp);
+            learn_arguments(t, s->sig, s->group, all);
             if (s->overhead_ns)
                 fm_sampler_note_cost(m.sampler, s->group, s->overhead_ns);
             if (s->last)

@@ -29,6 +29,10 @@ int fm_measure_active(void);
  * group index (sampler.h). Lock-free. */
 int fm_measure_decide(uint32_t sig);
 
+/* 1 when the argument learner (arg_splitting.h) has folded the family of this key: its
+ * launches go under the family's folded signature (arg_hash FM_ARGS_FOLDED). Lock-free. */
+int fm_measure_args_folded(const fm_launch_key *k);
+
 /* A number for a measured launch, increasing, unique in the process: its samples share it. */
 uint64_t fm_measure_next_ordinal(void);
 

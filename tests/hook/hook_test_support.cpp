@@ -22,6 +22,8 @@ extern "C" {
 #include <thread>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 extern "C" {
 #include "flopmeter/trace_reader.h"
 }
@@ -500,6 +502,23 @@ Trace read_trace(const std::string &path)
     t.error = fm_reader_error(r);
     fm_reader_close(r);
     return t;
+}
+
+void child_env(const std::string &dir, const std::map<std::string, std::string> &extra)
+{
+    reset_hook_environment();
+    setenv("FLOPMETER_OUTPUT_DIR", dir.c_str(), 1);
+    setenv("FLOPMETER_RUN_ID", "scenario", 1);
+    setenv("FLOPMETER_QUIET", "1", 1);
+    for (auto &kv : extra)
+        setenv(kv.first.c_str(), kv.second.c_str(), 1);
+}
+
+std::string only_trace(const std::string &dir)
+{
+    auto traces = traces_under(dir);
+    EXPECT_EQ(traces.size(), 1u);
+    return traces.empty() ? "" : traces[0];
 }
 
 } // namespace hooktest

@@ -70,6 +70,13 @@ ProcResult finish_process(Started &p, int timeout_s = 30);
 // Runs fn in a forked child with its stderr sent to stderr_path; the child exits with fn's
 // return value. The hook's collector is one per process: each scenario gets a process of its
 // own. Returns the wait status (the child is killed after timeout_s).
+// Sets up a child's environment for a scenario run in it: traces under dir, quiet, plus
+// extra variables.
+void child_env(const std::string &dir, const std::map<std::string, std::string> &extra = {});
+
+// The one trace under dir ("" and a failed expectation when there is not exactly one).
+std::string only_trace(const std::string &dir);
+
 int run_in_child(const std::function<int()> &fn, const std::string &stderr_path,
                  int timeout_s = 60);
 std::string describe_status(int status);

@@ -19,6 +19,7 @@
 
 #include "fake_cupti_stream.h"
 #include "hook_test_support.h"
+#include "kernel_totals.h"
 
 extern "C" {
 #include "hook_phases.h"
@@ -386,13 +387,6 @@ int run_scenario(const std::string &out_dir)
     return 0;
 }
 
-std::string only_trace(const std::string &dir)
-{
-    auto traces = traces_under(dir);
-    EXPECT_EQ(traces.size(), 1u);
-    return traces.empty() ? "" : traces[0];
-}
-
 TEST(HookCollector, EndToEndThroughFakeCuptiStream)
 {
     TempDir tmp;
@@ -564,17 +558,6 @@ TEST(HookCollector, EndToEndThroughFakeCuptiStream)
 }
 
 // ---- smaller scenarios -------------------------------------------------------------------
-
-// Sets up the child's environment for a scenario: output under dir, quiet, plus extra.
-void child_env(const std::string &dir, const std::map<std::string, std::string> &extra = {})
-{
-    reset_hook_environment();
-    setenv("FLOPMETER_OUTPUT_DIR", dir.c_str(), 1);
-    setenv("FLOPMETER_RUN_ID", "scenario", 1);
-    setenv("FLOPMETER_QUIET", "1", 1);
-    for (auto &kv : extra)
-        setenv(kv.first.c_str(), kv.second.c_str(), 1);
-}
 
 FakeCuptiStream::Kernel kernel_n(uint64_t i)
 {
@@ -1170,40 +1153,7 @@ FakeProfiler fake_profiler()
     return p;
 }
 
-fm_launch_info kernel_launch(const char *name, uint64_t function)
-{
-    fm_launch_info l;
-    memset(&l, 0, sizeof l);
-    l.name = name;
-    l.function = function;
-    l.grid[0] = 64;
-    l.grid[1] = l.grid[2] = 1;
-    l.block[0] = 256;
-    l.block[1] = l.block[2] = 1;
-    return l;
-}
 
-struct KernelTotals {
-    uint64_t launches = 0, measured = 0, extrapolated = 0;
-    std::map<uint8_t, double> ops; // measured + extrapolated
-};
-
-// Per kernel name; only the launches of the phase named `phase` when one is given.
-std::map<std::string, KernelTotals> totals_by_kernel(const Trace &t, const char *phase = nullptr)
-{
-    std::map<std::string, KernelTotals> k;
-    for (auto &a : t.aggregates) {
-        if (phase && (!a.phase || t.phases.at(a.phase).name != phase))
-            continue;
-        KernelTotals &x = k[t.signatures.at(a.signature).name];
-        x.launches += a.launches;
-        x.measured += a.launches_measured;
-        x.extrapolated += a.launches_extrapolated;
-        for (auto &c : a.classes)
-            x.ops[c.first] += c.second.first + c.second.second;
-    }
-    return k;
-}
 
 void expect_exact_ops(const std::map<std::string, KernelTotals> &k, uint64_t gemms,
                       uint64_t norms)

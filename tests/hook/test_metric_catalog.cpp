@@ -60,6 +60,17 @@ SAME_FIELD(fm_cupti_host_num_passes, CUpti_Profiler_Host_GetNumOfPasses_Params,
            configImageSize);
 SAME_FIELD(fm_cupti_host_num_passes, CUpti_Profiler_Host_GetNumOfPasses_Params, pConfigImage);
 SAME_FIELD(fm_cupti_host_num_passes, CUpti_Profiler_Host_GetNumOfPasses_Params, numOfPasses);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params, pHostObject);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params,
+           pCounterDataImage);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params,
+           counterDataImageSize);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params, rangeIndex);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params,
+           ppMetricNames);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params, numMetrics);
+SAME_FIELD(fm_cupti_host_evaluate, CUpti_Profiler_Host_EvaluateToGpuValues_Params,
+           pMetricValues);
 static_assert(FM_CUPTI_PROFILER_TYPE_RANGE_PROFILER == CUPTI_PROFILER_TYPE_RANGE_PROFILER, "");
 static_assert(sizeof(CUpti_ProfilerType) == sizeof(int), "");
 
@@ -78,6 +89,8 @@ TEST(CuptiHostAbi, StructSizesMatchNvidiasMacros)
               CUpti_Profiler_Host_GetConfigImage_Params_STRUCT_SIZE);
     EXPECT_EQ(FM_CUPTI_HOST_NUM_PASSES_SIZE,
               CUpti_Profiler_Host_GetNumOfPasses_Params_STRUCT_SIZE);
+    EXPECT_EQ(FM_CUPTI_HOST_EVALUATE_SIZE,
+              CUpti_Profiler_Host_EvaluateToGpuValues_Params_STRUCT_SIZE);
 }
 
 // ---- helpers ----------------------------------------------------------------------------

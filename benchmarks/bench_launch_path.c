@@ -7,6 +7,13 @@
  * each thread inside a phase and with its own correlation ids, in a shuffled signature order so
  * the tables are not read in cache-friendly sequence.
  *
+ * A second table drives the same launches through the path the CUPTI glue takes when the
+ * hardware counters are on (measured_launch.c: the launch gate, the context, the sampler's
+ * decision, the launch's exit), in sampled mode, with a stand-in counter backend whose
+ * measurements cost 20 us of CPU and read zeros, and a budget so small (0.01%) that, once every
+ * signature's first launches are measured (before timing), almost no launch is: what every
+ * launch pays for counters being on, not the measurements themselves.
+ *
  * What it does not include: CUPTI's own cost of calling a callback and building its callback
  * data, and the argument hash (measured separately in the same run, over 8 parameters). The
  * target (docs/performance.md): at most 50 ns per launch on one thread, and no collapse with
@@ -20,9 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counter_backend.h"
 #include "device_ranges.h"
+#include "flopmeter/trace_format.h"
 #include "flopmeter/trace_verify.h"
 #include "hook_core.h"
+#include "measured_launch.h"
+#include "sampler.h"
 
 #define ORDER_LEN 65536u
 
@@ -35,6 +46,77 @@ static uint32_t n_signatures = 5000;
 __attribute__((noinline)) static void empty_callback(const fm_launch_info *l)
 {
     __asm__ volatile("" : : "r"(l) : "memory"); /* a call the compiler cannot remove */
+}
+
+/* ---- a stand-in counter backend: 3 groups, measurements that take 20 us and read zeros ---- */
+
+static const fm_hook_metric bench_g0[] = {{"smsp__bench_ffma.sum", FM_FMT_FP32, 2.0}};
+static const fm_hook_metric bench_g1[] = {{"gpu__time_duration.sum", FM_CLASS_NONE, 0},
+                                          {"sm__bench_tensor.sum", FM_FMT_BF16 | FM_CLASS_TENSOR,
+                                           1.0}};
+static const fm_hook_metric bench_g2[] = {
+    {"sm__bench_tensor_fp16.sum", FM_FMT_FP16 | FM_CLASS_TENSOR, 1.0}};
+static const fm_hook_group_def bench_groups[] = {{1, bench_g0}, {2, bench_g1}, {1, bench_g2}};
+
+static int bench_plan(void *self, uint64_t context, uint32_t device, fm_backend_plan *out,
+                      char *why, size_t len)
+{
+    (void)self, (void)context, (void)device, (void)why, (void)len;
+    out->chip = "GH100";
+    out->n_groups = 3;
+    out->groups = bench_groups;
+    return 0;
+}
+
+static int bench_open(void *self, uint64_t context, uint32_t device, void **state, char *why,
+                      size_t len)
+{
+    (void)self, (void)context, (void)device, (void)why, (void)len;
+    *state = NULL;
+    return 0;
+}
+
+static int bench_arm(void *self, void *state, int group, char *why, size_t len)
+{
+    (void)self, (void)state, (void)group, (void)why, (void)len;
+    return 0;
+}
+
+static double now(void);
+
+static int bench_read(void *self, void *state, int group, int launched, double *values,
+                      uint32_t max, uint32_t *passes, char *why, size_t len)
+{
+    (void)self, (void)state, (void)launched, (void)why, (void)len;
+    double until = now() + 20e-6; /* what decoding a kernel's counters takes, at least */
+    while (now() < until) {
+    }
+    uint32_t n = group == FM_SAMPLE_ALL ? 4 : bench_groups[group].n_metrics;
+    for (uint32_t i = 0; i < n && i < max; i++)
+        values[i] = 0;
+    *passes = 1;
+    return 0;
+}
+
+static void bench_close(void *self, void *state)
+{
+    (void)self, (void)state;
+}
+
+static uint32_t bench_kind(void *self, int error)
+{
+    (void)self, (void)error;
+    return FM_DEGRADE_PROFILER_ERROR;
+}
+
+static const fm_counter_backend bench_backend = {NULL,       bench_plan,  bench_open, bench_arm,
+                                                 bench_read, bench_close, bench_kind};
+
+/* One launch through the glue's path with counters on: entry, then exit. */
+__attribute__((noinline)) static void counted_and_sampled(const fm_launch_info *l)
+{
+    fm_measuring_launch(0x5500001000ull, 0, l, 0);
+    fm_measuring_launch_done(1);
 }
 
 static double now(void)
@@ -235,6 +317,29 @@ int main(int argc, char **argv)
         printf("%8u %10.1f %10.1f %10.1f %10.1f %12.1f\n", t, hook_ns[k], empty_ns[k],
                hook_ns[k] - empty_ns[k], hook_wall_ns[k], rate[k]);
     }
+    /* counters on: the signatures' first launches measured before timing */
+    double on_ns[3], on_added[3];
+    int counters = fm_measuring_start(&bench_backend, FM_PROFILE_SAMPLED, 1e-4) == 0;
+    if (counters) {
+        for (int pass = 0; pass < 8; pass++)
+            for (uint32_t i = 0; i < n_signatures; i++)
+                counted_and_sampled(&infos[i]);
+        printf("with hardware counters on (sampled, a stand-in backend, budget 0.01%%):\n");
+        printf("%8s %10s %10s %10s\n", "threads", "CPU", "added", "vs off");
+        for (int k = 0; k < 3; k++) {
+            unsigned t = thread_counts[k];
+            double best = 1e30;
+            for (unsigned r = 0; r < repeat; r++) {
+                double c;
+                drive(counted_and_sampled, launches, t, &c);
+                best = c < best ? c : best;
+            }
+            on_ns[k] = best / (double)launches * 1e9;
+            on_added[k] = on_ns[k] - empty_ns[k];
+            printf("%8u %10.1f %10.1f %9.2fx\n", t, on_ns[k], on_added[k],
+                   on_added[k] / (hook_ns[k] - empty_ns[k]));
+        }
+    }
     double args_ns = bench_args(launches / 10 ? launches / 10 : 1);
     printf("argument hash (8 parameters, 1,000 allocations): %.1f ns per launch\n", args_ns);
 
@@ -243,7 +348,8 @@ int main(int argc, char **argv)
     fm_hook_stop(0);
     /* the trace must hold every launch the hook runs made: a fast path that loses counts
      * would be no result */
-    uint64_t expected = (uint64_t)n_signatures + launches * 3 * repeat;
+    uint64_t expected = (uint64_t)n_signatures + launches * 3 * repeat +
+                        (counters ? (uint64_t)n_signatures * 8 + launches * 3 * repeat : 0);
     fm_verify_result res;
     int ok = fm_verify_file(fm_hook_trace_path(), NULL, &res) == FM_OK &&
              res.launches == expected && !st.dropped_signatures && !st.dropped_pairs;
@@ -265,12 +371,17 @@ int main(int argc, char **argv)
                        "\"mlaunches_per_s\": %.3f}",
                     k ? ", " : "", thread_counts[k], hook_ns[k], empty_ns[k],
                     hook_ns[k] - empty_ns[k], hook_wall_ns[k], rate[k]);
+        fprintf(f, "], \"counters_on\": [");
+        for (int k = 0; counters && k < 3; k++)
+            fprintf(f, "%s{\"threads\": %u, \"cpu_ns\": %.2f, \"added_cpu_ns\": %.2f}",
+                    k ? ", " : "", thread_counts[k], on_ns[k], on_added[k]);
         fprintf(f, "], \"arg_hash_ns\": %.2f}\n", args_ns);
         fclose(f);
     }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    /* FM_BENCH_KEEP=1 keeps the trace, to look into an inconsistent one */
+    if (getenv("FM_BENCH_KEEP") == NULL && system(cmd) != 0)
         fprintf(stderr, "bench_launch_path: could not remove %s\n", dir);
     return ok ? 0 : 1;
 }

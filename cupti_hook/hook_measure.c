@@ -4,6 +4,7 @@
 #include "reserve.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -130,7 +131,13 @@ static int copy_groups(const fm_hook_group_def *defs, uint32_t n)
         g->first_slot = m.n_slots;
         for (uint32_t i = 0; i < g->n; i++) {
             const fm_hook_metric *d = &defs[gi].metrics[i];
-            if (!(g->names[i] = strdup(d->name ? d->name : "")))
+            /* the trace would refuse the group, and every sample of it would dangle */
+            if (!d->name || !*d->name ||
+                (d->precision_class != FM_CLASS_NONE &&
+                 !fm_precision_class_valid(d->precision_class)) ||
+                !isfinite(d->weight) || d->weight < 0)
+                return -1;
+            if (!(g->names[i] = strdup(d->name)))
                 return -1;
             g->classes[i] = d->precision_class;
             g->weights[i] = d->weight;
@@ -360,6 +367,9 @@ uint64_t fm_measure_write_samples(fm_writer *w, fm_launch_table *t, uint32_t sig
 {
     if (!fm_measure_active())
         return 0;
+    /* groups declared after step 1 of this flush, whose first samples are already here:
+     * a sample must follow its group in the trace */
+    fm_measure_write_groups(w);
     pthread_mutex_lock(&m.mu);
     uint32_t buf = m.cur, n = m.n_samples;
     m.cur ^= 1;

@@ -39,9 +39,10 @@ uint64_t fm_measure_next_ordinal(void);
 /* The flusher, once per interval, in this order: */
 /* 1. METRIC_GROUP records of groups declared since the last call. */
 void fm_measure_write_groups(fm_writer *w);
-/* 2. COUNTER_SAMPLE records of the values taken since the last call (signatures up to
- *    sigs_written are in the trace; samples of later ones wait), and their launches leave the
- *    in-flight counts of their pairs. Returns the profiling overhead they reported (ns). */
+/* 2. COUNTER_SAMPLE records of the values taken since the last call, after the METRIC_GROUP
+ *    records of groups declared meanwhile (signatures up to sigs_written are in the trace;
+ *    samples of later ones wait), and their launches leave the in-flight counts of their
+ *    pairs. Returns the profiling overhead they reported (ns). */
 uint64_t fm_measure_write_samples(fm_writer *w, fm_launch_table *t, uint32_t sigs_written);
 /* 3. The measured and credited part of one AGGREGATE: `launches` settled launches of the pair
  *    at index pair_index (signature sig). Fills the launch split and up to max classes. */

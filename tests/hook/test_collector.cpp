@@ -1168,6 +1168,38 @@ void expect_exact_ops(const std::map<std::string, KernelTotals> &k, uint64_t gem
     EXPECT_EQ(g.ops.count(kFp16Tensor) ? g.ops.at(kFp16Tensor) : 0.0, 0.0);
 }
 
+// Groups the trace could not hold (a class that does not exist, a negative or infinite
+// weight, no name) are refused whole: a group written without its definition would leave
+// every sample of it dangling. Valid groups are accepted afterwards.
+TEST(HookMeasure, MetricGroupsTheTraceCannotHoldAreRefused)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    int status = run_in_child(
+        [&] {
+            child_env(out);
+            if (fm_hook_start(nullptr) != 0)
+                return 10;
+            const fm_hook_metric no_class[] = {{"sm__x.sum", 0x81, 1.0}};
+            const fm_hook_metric bad_weight[] = {{"sm__x.sum", kFp32, -2.0}};
+            const fm_hook_metric inf_weight[] = {{"sm__x.sum", kFp32, INFINITY}};
+            const fm_hook_metric no_name[] = {{"", kFp32, 1.0}};
+            for (const fm_hook_metric *bad : {no_class, bad_weight, inf_weight, no_name}) {
+                fm_hook_group_def g[] = {{1, bad}};
+                if (fm_hook_set_metric_groups("GH100", g, 1, FM_PROFILE_SAMPLED, 0.02) == 0)
+                    return 11;
+            }
+            if (declare_fake_groups(FM_PROFILE_SAMPLED) != 0)
+                return 12;
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
+    Trace t = read_trace(only_trace(out));
+    EXPECT_EQ(t.metric_groups.size(), 3u);
+}
+
 TEST(HookMeasure, SampledLaunchesAreMeasuredOrCreditedExactly)
 {
     TempDir tmp;

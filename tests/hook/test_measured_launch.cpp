@@ -213,7 +213,13 @@ Trace run_measured(TempDir &tmp, FakeCounterBackend &fake, int mode,
         },
         tmp.path("err"));
     EXPECT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
-    return read_trace(only_trace(out));
+    // the trace is valid as the post-processor reads it: among others, every sample follows
+    // the declaration of its metric group (planned at the first launch, while the flusher
+    // may be half-way through a flush)
+    std::string trace = only_trace(out);
+    ProcResult v = flopmeter_verify(trace);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+    return read_trace(trace);
 }
 
 TEST(MeasuredLaunch, SampledLaunchesReadTheCountersOfTheirOwnKernel)

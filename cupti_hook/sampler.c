@@ -73,8 +73,13 @@ struct fm_sampler {
     fm_sampler_config cfg;
     uint64_t first; /* first_per_group x n_groups: launches measured unconditionally */
     hot_state *hot;
+    /* Per signature, 8 bytes (a signature's hot line is 64): its draw threshold + 1 once the
+     * rebalance gave it a period of its own, 0 otherwise (first launches, idle, default
+     * rate: the hot line decides). The common decision reads this compact array, which stays
+     * in cache for thousands of signatures where their hot lines would not. */
+    _Atomic uint64_t *fast;
     cold_state *cold;
-    size_t hot_bytes, cold_bytes;
+    size_t hot_bytes, fast_bytes, cold_bytes;
     _Atomic uint32_t default_period;
     _Atomic uint64_t default_threshold;
     _Atomic uint32_t highest_id;
@@ -160,10 +165,13 @@ fm_sampler *fm_sampler_new(const fm_sampler_config *c)
     s->first = (uint64_t)c->first_per_group * c->n_groups;
     s->hot_bytes = ((size_t)c->signatures + 1) * sizeof *s->hot;
     s->cold_bytes = ((size_t)c->signatures + 1) * sizeof *s->cold;
+    s->fast_bytes = ((size_t)c->signatures + 1) * sizeof *s->fast;
     s->hot = fm_reserve(s->hot_bytes);
+    s->fast = fm_reserve(s->fast_bytes);
     s->cold = fm_reserve(s->cold_bytes);
-    if (!s->hot || !s->cold || pthread_mutex_init(&s->lock, NULL) != 0) {
+    if (!s->hot || !s->fast || !s->cold || pthread_mutex_init(&s->lock, NULL) != 0) {
         fm_release(s->hot, s->hot_bytes);
+        fm_release((void *)s->fast, s->fast_bytes);
         fm_release(s->cold, s->cold_bytes);
         free(s);
         return NULL;
@@ -180,6 +188,7 @@ void fm_sampler_free(fm_sampler *s)
     if (!s)
         return;
     fm_release(s->hot, s->hot_bytes);
+    fm_release((void *)s->fast, s->fast_bytes);
     fm_release(s->cold, s->cold_bytes);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -218,6 +227,15 @@ int fm_sampler_decide(fm_sampler *s, uint32_t sig)
             note_id(s, sig);
         count_measured(h);
         return FM_SAMPLE_ALL;
+    }
+    /* the common case once rates are set: one load of the compact array and one draw */
+    uint64_t fast = atomic_load_explicit(&s->fast[sig], memory_order_relaxed);
+    if (fast) {
+        if (next_random() >= fast - 1)
+            return FM_SAMPLE_NONE;
+        count_measured(h);
+        uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
+        return (int)((r + sig) % s->cfg.n_groups);
     }
     if (atomic_load_explicit(&h->first, memory_order_relaxed) < s->first) {
         /* the first launches: every group in turn, starting from a group that depends on the
@@ -508,12 +526,17 @@ void fm_sampler_rebalance(fm_sampler *s, uint64_t elapsed_ns, uint64_t profiling
         if (c->priority <= 0) {
             /* idle in the interval (or in its first launches): the default applies when it
              * comes back, so an old fast rate cannot burst */
+            atomic_store_explicit(&s->fast[id], 0, memory_order_relaxed);
             set_period(h, 0);
             continue;
         }
         double want = c->capped ? c->lambda : rate * c->priority;
         uint32_t k = period_for(c->lambda, want);
         set_period(h, k);
+        /* past its first launches (a priority says so): the compact array decides */
+        uint64_t th = threshold_for(k);
+        atomic_store_explicit(&s->fast[id], th == UINT64_MAX ? th : th + 1,
+                              memory_order_relaxed);
         if (k != FM_SAMPLER_NEVER) {
             p.sampled++;
             p.planned += c->lambda / k;

@@ -2,7 +2,9 @@
  * reader doing what the flusher does, the device ranges with readers while a writer adds and
  * removes, and the collector with launches, execution records, graph kernels, phases,
  * declarations, steps and problems on many threads while its flusher writes, stopped while one
- * thread is still launching.
+ * thread is still launching; the launches go through the measuring layer (measured_launch.c,
+ * the launch gate) with a test double of the range profiler, on two contexts, one of them
+ * destroyed and reopened meanwhile.
  *
  * Built with -fsanitize=thread from the sources themselves (not the normal static libraries).
  * Exits 0 when every count is exact and the trace verifies; 1 otherwise; a ThreadSanitizer
@@ -16,8 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counter_backend.h"
 #include "device_ranges.h"
 #include "hook_core.h"
+#include "measured_launch.h"
 #include "sampler.h"
 #include "launch_table.h"
 #include "flopmeter/trace_reader.h"
@@ -221,6 +225,90 @@ static _Atomic uint64_t late_launches;
 static const char *const phase_names[] = {"pretraining", "recompute", "evaluation",
                                           "backward-pass"};
 
+/* A test double of the range profiler for the measuring layer: per context, whether the
+ * counters are armed and how many kernels ran meanwhile; a measurement that saw another
+ * kernel than its own would read two (the launch gate must prevent that). */
+typedef struct stress_counters {
+    atomic_int armed, ran;
+} stress_counters;
+static stress_counters stress_state[2];
+static const uint64_t stress_contexts[2] = {0x5500001000ull, 0x5500002000ull};
+static atomic_int stress_foreign; /* measurements that saw a foreign kernel */
+
+static void stress_kernel_ran(uint64_t context)
+{
+    stress_counters *c = &stress_state[context == stress_contexts[1]];
+    if (atomic_load(&c->armed))
+        atomic_fetch_add(&c->ran, 1);
+}
+
+static const fm_hook_metric stress_g0[] = {{"m_fp32", FM_FMT_FP32, 2.0},
+                                           {"m_fp64", FM_FMT_FP64, 1.0}};
+static const fm_hook_metric stress_g1[] = {{"gpu__time_duration.sum", FM_CLASS_NONE, 0},
+                                           {"m_bf16", FM_FMT_BF16 | FM_CLASS_TENSOR, 1.0}};
+static const fm_hook_group_def stress_groups[] = {{2, stress_g0}, {2, stress_g1}};
+
+static int stress_plan(void *self, uint64_t context, uint32_t device, fm_backend_plan *out,
+                       char *why, size_t len)
+{
+    (void)self, (void)context, (void)device, (void)why, (void)len;
+    out->chip = "GH100";
+    out->n_groups = 2;
+    out->groups = stress_groups;
+    return 0;
+}
+
+static int stress_open(void *self, uint64_t context, uint32_t device, void **state, char *why,
+                       size_t len)
+{
+    (void)self, (void)device, (void)why, (void)len;
+    *state = &stress_state[context == stress_contexts[1]];
+    return 0;
+}
+
+static int stress_arm(void *self, void *state, int group, char *why, size_t len)
+{
+    (void)self, (void)group, (void)why, (void)len;
+    stress_counters *c = state;
+    atomic_store(&c->ran, 0);
+    atomic_store(&c->armed, 1);
+    return 0;
+}
+
+static int stress_read(void *self, void *state, int group, int launched, double *values,
+                       uint32_t max, uint32_t *passes, char *why, size_t len)
+{
+    (void)self, (void)why, (void)len;
+    stress_counters *c = state;
+    atomic_store(&c->armed, 0);
+    int ran = atomic_exchange(&c->ran, 0);
+    if (ran > 1)
+        atomic_fetch_add(&stress_foreign, 1);
+    if (!launched || ran != 1)
+        return FM_BACKEND_LOST;
+    static const double v[4] = {100, 7, 10, 7};
+    uint32_t n = group == FM_SAMPLE_ALL ? 4 : 2;
+    for (uint32_t i = 0; i < n && i < max; i++)
+        values[i] = group == 1 ? v[2 + i] : v[i];
+    *passes = group == FM_SAMPLE_ALL ? 2 : 1;
+    return 0;
+}
+
+static void stress_close(void *self, void *state)
+{
+    (void)self, (void)state;
+}
+
+static uint32_t stress_kind(void *self, int error)
+{
+    (void)self, (void)error;
+    return FM_DEGRADE_PROFILER_ERROR;
+}
+
+static const fm_counter_backend stress_backend = {NULL,        stress_plan,  stress_open,
+                                                  stress_arm,  stress_read,  stress_close,
+                                                  stress_kind};
+
 static void *collector_launcher(void *arg)
 {
     int t = (int)(intptr_t)arg;
@@ -239,19 +327,14 @@ static void *collector_launcher(void *arg)
         l.block[1] = l.block[2] = 1;
         l.arg_hash = k + 1;
         l.correlation_id = atomic_fetch_add(&next_corr, 1);
-        /* measured launches too: their readings arrive while the flusher settles launches */
-        fm_launch_decision d;
-        fm_hook_launch_measured(&l, &d);
-        if (d.group != FM_SAMPLE_NONE) {
-            static const double v[2] = {100, 7};
-            fm_counter_reading rd[2] = {{0, 2, v, 10}, {1, 2, v, 10}};
-            if (j % 97 == 0)
-                fm_hook_counter_lost(&d);
-            else if (d.group == FM_SAMPLE_ALL)
-                fm_hook_counter_sample(&d, rd, 2, 2, 1000);
-            else
-                fm_hook_counter_sample(&d, &rd[d.group], 1, 1, 1000);
-        }
+        /* through the measuring layer, as the CUPTI glue calls it: measured launches'
+         * readings arrive while the flusher settles launches; every 97th launch fails */
+        uint64_t context = stress_contexts[t % 2];
+        int ok = j % 97 != 0;
+        fm_measuring_launch(context, (uint32_t)(t % 2), &l, 0);
+        if (ok)
+            stress_kernel_ran(context);
+        fm_measuring_launch_done(ok);
         atomic_store_explicit(&launched[l.correlation_id], 1, memory_order_release);
         if (j % 1000 == 0)
             fm_hook_declare("loop.mark", j, t % 2 ? "odd thread" : NULL);
@@ -297,6 +380,8 @@ static void *collector_problems(void *arg)
         uint8_t uuid[16] = {0};
         fm_hook_device((uint32_t)i % 2, "Fake GPU", uuid, "GH100", 9, 0, 132, 1ull << 36,
                        "0000:01:00.0");
+        if (i == 10) /* a context destroyed while others launch on it: reopened */
+            fm_measuring_context_gone(stress_contexts[1]);
         usleep(500);
     }
     return NULL;
@@ -343,12 +428,7 @@ static void collector_stress(void)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s", fm_hook_trace_path());
-    static const fm_hook_metric g0[] = {{"m_fp32", FM_FMT_FP32, 2.0}, {"m_fp64", FM_FMT_FP64, 1.0}};
-    static const fm_hook_metric g1[] = {{"gpu__time_duration.sum", FM_CLASS_NONE, 0},
-                                        {"m_bf16", FM_FMT_BF16 | FM_CLASS_TENSOR, 1.0}};
-    static const fm_hook_group_def groups[] = {{2, g0}, {2, g1}};
-    CHECK(fm_hook_set_metric_groups("GH100", groups, 2, FM_PROFILE_SAMPLED, 0.5) == 0,
-          "metric groups");
+    CHECK(fm_measuring_start(&stress_backend, FM_PROFILE_SAMPLED, 0.5) == 0, "measuring");
     pthread_t launchers[LAUNCHERS], records, problems, late_thread;
     start_threads(&late_thread, 1, collector_late, 0);
     start_threads(&records, 1, collector_records, 0);
@@ -374,9 +454,10 @@ static void collector_stress(void)
     }
     static char *strings[65536];
     static int late_sig[1025];
-    uint64_t launches = 0, late = 0, busy = 0;
+    uint64_t launches = 0, late = 0, busy = 0, samples = 0;
     fm_record rec;
     while (fm_reader_next(r, &rec) == FM_OK) {
+        samples += rec.kind == FM_REC_COUNTER_SAMPLE;
         if (rec.kind == FM_REC_STRING && rec.u.string.id < 65536)
             strings[rec.u.string.id] = strndup(rec.u.string.text.ptr, rec.u.string.text.len);
         else if (rec.kind == FM_REC_KERNEL_SIGNATURE && rec.u.kernel_signature.id <= 1024 &&
@@ -404,6 +485,9 @@ static void collector_stress(void)
           "busy %" PRIu64 ": want every execution record and %" PRIu64 " graph kernels", busy,
           graph);
     CHECK(late <= atomic_load(&late_launches), "late launches");
+    CHECK(samples > 0, "no counter sample: the measuring layer measured nothing");
+    CHECK(atomic_load(&stress_foreign) == 0, "%d measurements saw another thread's kernel",
+          atomic_load(&stress_foreign));
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

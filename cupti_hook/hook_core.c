@@ -149,18 +149,43 @@ void fm_hook_degrade(uint32_t kind, int64_t api_result, uint64_t launches_affect
 
 /* Whether to measure a launch of sig counted in pair, decided before the launch is counted:
  * a launch chosen for measurement is in flight before it is counted (hook_measure.h). */
-static inline void decide(fm_launch_decision *d, uint32_t sig, uint32_t pair)
+static inline void chosen(fm_launch_decision *d, uint32_t sig, uint32_t pair, int group)
 {
-    if (!fm_measure_active())
-        return;
-    int group = fm_measure_decide(sig);
-    if (group == FM_SAMPLE_NONE)
-        return;
     atomic_fetch_add_explicit(&g.table.pairs[pair].inflight, 1, memory_order_relaxed);
     d->group = group;
     d->signature = sig;
     d->pair = pair;
     d->ordinal = fm_measure_next_ordinal();
+}
+
+static inline void decide(fm_launch_decision *d, uint32_t sig, uint32_t pair)
+{
+    if (!fm_measure_active())
+        return;
+    int group = fm_measure_decide(sig);
+    if (group != FM_SAMPLE_NONE)
+        chosen(d, sig, pair, group);
+}
+
+/* The same for a launch found in this thread's counters: the signature's rate is kept in its
+ * entry, read again only when a rebalance has moved the rates on, so that a repeated launch
+ * is decided without touching the sampler's per-signature state (at thousands of signatures
+ * that state misses the caches the counters already fill). */
+static inline void decide_cached(fm_launch_decision *d, fm_tc_entry *e, uint32_t pair)
+{
+    if (!fm_measure_active())
+        return;
+    uint32_t gen = fm_measure_generation();
+    if (!gen || (e->decided_gen != gen && !fm_measure_rate_of(e->sig_id, &e->measure_below))) {
+        decide(d, e->sig_id, pair); /* first launches, idle, or no rate of its own */
+        return;
+    }
+    e->decided_gen = gen;
+    if ((uint32_t)(fm_measure_draw() >> 32) >= e->measure_below)
+        return;
+    int group = fm_measure_chosen(e->sig_id);
+    if (group != FM_SAMPLE_NONE)
+        chosen(d, e->sig_id, pair, group);
 }
 
 /* Filled in place: returned by value, the key went through memory on the launch path and
@@ -211,7 +236,7 @@ static inline void count_cached(const fm_launch_info *l, fm_launch_decision *d, 
 {
     uint32_t pair = fm_tc_pair_index(e);
     if (d)
-        decide(d, e->sig_id, pair);
+        decide_cached(d, e, pair);
     fm_tc_count(e);
     note_correlation(l, pair);
 }
@@ -249,9 +274,7 @@ static inline void launch(const fm_launch_info *l, fm_launch_decision *d)
     uint32_t pair = (uint32_t)(p - g.table.pairs);
     if (d)
         decide(d, sig, pair);
-    if (b)
-        fm_tc_install(&g.table, b, &key, phase, sig, pair); /* counts this launch */
-    else
+    if (!b || !fm_tc_install(&g.table, b, &key, phase, sig, pair)) /* which counts it */
         atomic_fetch_add_explicit(&p->launches, 1, memory_order_relaxed);
     note_correlation(l, pair);
 }

@@ -90,6 +90,26 @@ int fm_measure_decide(uint32_t sig)
     return fm_sampler_decide(m.sampler, sig);
 }
 
+uint32_t fm_measure_generation(void)
+{
+    return fm_sampler_generation(m.sampler);
+}
+
+int fm_measure_rate_of(uint32_t sig, uint32_t *below)
+{
+    return fm_sampler_rate_of(m.sampler, sig, below);
+}
+
+uint64_t fm_measure_draw(void)
+{
+    return fm_sampler_draw();
+}
+
+int fm_measure_chosen(uint32_t sig)
+{
+    return fm_sampler_chosen(m.sampler, sig);
+}
+
 static uint64_t family_of(const fm_launch_key *k)
 {
     return fm_arg_family_hash(k->function, k->grid, k->block, k->shared_mem, k->device);

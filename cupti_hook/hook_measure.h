@@ -33,6 +33,13 @@ int fm_measure_decide(uint32_t sig);
  * launches go under the family's folded signature (arg_hash FM_ARGS_FOLDED). Lock-free. */
 int fm_measure_args_folded(const fm_launch_key *k);
 
+/* fm_measure_decide in two halves (sampler.h, fm_sampler_rate_of): for a launch path that
+ * caches each signature's rate with its own counters. Lock-free. */
+uint32_t fm_measure_generation(void);
+int fm_measure_rate_of(uint32_t sig, uint32_t *below);
+uint64_t fm_measure_draw(void);
+int fm_measure_chosen(uint32_t sig);
+
 /* A number for a measured launch, increasing, unique in the process: its samples share it. */
 uint64_t fm_measure_next_ordinal(void);
 

@@ -11,19 +11,13 @@
 
 #define WAIT_LIMIT_NS 60000000000ull /* a measurement never takes this long: go on regardless */
 
-typedef struct gate_flag {
-    _Atomic uint64_t context; /* of the launch in progress; 0: none */
-    _Atomic int taken;        /* owned by a thread */
-    char pad[64 - sizeof(uint64_t) - sizeof(int)];
-} gate_flag;
-
-static _Alignas(64) gate_flag flags[FM_GATE_THREADS];
-static _Atomic uint32_t flags_used;  /* high-water mark: the measurer scans this many */
-static int asymmetric;               /* membarrier available: the launch path needs no fence */
+static _Alignas(64) fm_gate_flag flags[FM_GATE_THREADS];
+static _Atomic uint32_t flags_used; /* high-water mark: the measurer scans this many */
+int fm_gate_asymmetric;
 static pthread_key_t release_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static _Thread_local gate_flag *mine;
-static _Thread_local int no_flag;    /* none was free: this thread is not gated */
+_Thread_local fm_gate_flag *fm_gate_mine;
+static _Thread_local int no_flag; /* none was free: this thread is not gated */
 
 static uint64_t now_ns(void)
 {
@@ -34,7 +28,7 @@ static uint64_t now_ns(void)
 
 static void release_flag(void *p)
 {
-    gate_flag *f = p;
+    fm_gate_flag *f = p;
     atomic_store_explicit(&f->context, 0, memory_order_release);
     atomic_store_explicit(&f->taken, 0, memory_order_release);
 }
@@ -42,7 +36,7 @@ static void release_flag(void *p)
 static void setup(void)
 {
     pthread_key_create(&release_key, release_flag);
-    asymmetric = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    fm_gate_asymmetric = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
 void fm_gate_init(void)
@@ -51,10 +45,10 @@ void fm_gate_init(void)
 }
 
 /* The calling thread's flag, taken on its first launch. */
-static gate_flag *flag(void)
+static fm_gate_flag *flag(void)
 {
-    if (mine || no_flag)
-        return mine;
+    if (fm_gate_mine || no_flag)
+        return fm_gate_mine;
     fm_gate_init();
     for (uint32_t i = 0; i < FM_GATE_THREADS; i++) {
         int expected = 0;
@@ -64,9 +58,9 @@ static gate_flag *flag(void)
         uint32_t used = atomic_load(&flags_used);
         while (used < i + 1 && !atomic_compare_exchange_weak(&flags_used, &used, i + 1)) {
         }
-        mine = &flags[i];
-        pthread_setspecific(release_key, mine);
-        return mine;
+        fm_gate_mine = &flags[i];
+        pthread_setspecific(release_key, fm_gate_mine);
+        return fm_gate_mine;
     }
     no_flag = 1;
     return NULL;
@@ -86,46 +80,34 @@ static void spin_while_set(const _Atomic int *measuring)
     }
 }
 
-void fm_gate_enter(uint64_t context, const _Atomic int *measuring)
+void fm_gate_enter_slow(uint64_t context, const _Atomic int *measuring)
 {
-    gate_flag *f = flag();
+    fm_gate_flag *f = flag();
     if (!f) {
         spin_while_set(measuring);
         return;
     }
     for (;;) {
-        atomic_store_explicit(&f->context, context, memory_order_relaxed);
-        /* the store must be visible before the flag is read: the measurer's membarrier
-         * orders it for us, or else a full fence here */
-        if (asymmetric)
-            atomic_signal_fence(memory_order_seq_cst);
-        else
-            atomic_thread_fence(memory_order_seq_cst);
-        if (!atomic_load_explicit(measuring, memory_order_relaxed))
+        atomic_store(&f->context, context); /* as in fm_gate_enter, the strong way */
+        if (!atomic_load(measuring))
             return;
         atomic_store_explicit(&f->context, 0, memory_order_release);
         spin_while_set(measuring);
     }
 }
 
-void fm_gate_leave(void)
-{
-    if (mine)
-        atomic_store_explicit(&mine->context, 0, memory_order_release);
-}
-
 int fm_gate_drain(uint64_t context, uint64_t limit_ns)
 {
-    if (asymmetric)
+    /* every other thread's published launch is visible once each has passed a barrier (the
+     * launch path stores without one); without membarrier, the launch path's sequentially
+     * consistent store and this thread's sequentially consistent flag and loads suffice */
+    if (fm_gate_asymmetric)
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    else
-        atomic_thread_fence(memory_order_seq_cst);
     uint64_t start = 0;
     uint32_t used = atomic_load_explicit(&flags_used, memory_order_acquire);
     for (uint32_t i = 0; i < used; i++) {
-        gate_flag *f = &flags[i];
-        for (unsigned spin = 0; f != mine && atomic_load_explicit(&f->context,
-                                                                  memory_order_acquire) == context;
+        fm_gate_flag *f = &flags[i];
+        for (unsigned spin = 0; f != fm_gate_mine && atomic_load(&f->context) == context;
              spin++) {
             if (spin < 256)
                 continue;

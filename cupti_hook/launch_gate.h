@@ -9,7 +9,7 @@
  * the published contexts after raising the flag: a Dekker handshake, in which one of the two
  * always sees the other. So that the launch path needs no full fence, the measurer issues a
  * process-wide barrier (membarrier(2), private expedited) instead; where the kernel lacks it,
- * the launch path falls back to a full fence.
+ * the launch path falls back to sequentially consistent operations.
  *
  * Threads beyond FM_GATE_THREADS launching at once are not gated; a kernel of theirs inside a
  * measurement makes that measurement lost (the profiler sees two ranges), never wrong. */
@@ -21,15 +21,51 @@
 
 #define FM_GATE_THREADS 1024
 
+/* A thread's published launch: its own cache line. */
+typedef struct fm_gate_flag {
+    _Atomic uint64_t context; /* of the launch in progress; 0: none */
+    _Atomic int taken;        /* owned by a thread */
+    char pad[64 - sizeof(uint64_t) - sizeof(int)];
+} fm_gate_flag;
+
+extern _Thread_local fm_gate_flag *fm_gate_mine; /* NULL until the thread's first launch */
+extern int fm_gate_asymmetric; /* membarrier available: the launch path needs no fence */
+
 /* Once, before any launch uses the gate. */
 void fm_gate_init(void);
 
+/* fm_gate_enter's rest: the thread's first launch, or a measurement to wait for. */
+void fm_gate_enter_slow(uint64_t context, const _Atomic int *measuring);
+
 /* A launch on `context` begins. Waits while another thread measures on it (measuring: the
- * context's flag), then returns with the launch published. */
-void fm_gate_enter(uint64_t context, const _Atomic int *measuring);
+ * context's flag), then returns with the launch published. Inline: a plain store, a compiler
+ * barrier and a plain load on the launch path. */
+static inline void fm_gate_enter(uint64_t context, const _Atomic int *measuring)
+{
+    fm_gate_flag *f = fm_gate_mine;
+    if (f) {
+        /* the store must be visible before the flag is read: the measurer's membarrier
+         * orders the two for us; without it, both sequentially consistent */
+        if (fm_gate_asymmetric) {
+            atomic_store_explicit(&f->context, context, memory_order_relaxed);
+            atomic_signal_fence(memory_order_seq_cst);
+            if (!atomic_load_explicit(measuring, memory_order_relaxed))
+                return;
+        } else {
+            atomic_store(&f->context, context);
+            if (!atomic_load(measuring))
+                return;
+        }
+    }
+    fm_gate_enter_slow(context, measuring);
+}
 
 /* The calling thread's launch is over (or becomes the measured one). */
-void fm_gate_leave(void);
+static inline void fm_gate_leave(void)
+{
+    if (fm_gate_mine)
+        atomic_store_explicit(&fm_gate_mine->context, 0, memory_order_release);
+}
 
 /* The measurer, after raising the context's flag: waits until the launches of other threads
  * published on `context` have left (at most limit_ns). 0, or -1 when it gave up waiting. */

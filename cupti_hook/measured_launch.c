@@ -173,40 +173,40 @@ static void open_context(ctx_slot *c, uint64_t context)
     atomic_store_explicit(&c->status, CTX_USABLE, memory_order_release);
 }
 
-/* The slot of a context, made and opened on its first launch; NULL when the table is full. */
-static ctx_slot *slot_of(uint64_t context, uint32_t device)
+/* The slot of a context, made and opened on its first launch (waiting while another thread
+ * opens it); NULL when the table is full. */
+static ctx_slot *find_or_open(uint64_t context, uint32_t device)
 {
-    /* a context destroyed and made again at the same address is NEW again: reopened below */
-    if (memo.slot && memo.context == context &&
-        atomic_load_explicit(&memo.slot->status, memory_order_acquire) != CTX_NEW)
-        return memo.slot;
     uint32_t n = atomic_load_explicit(&s.n_ctx, memory_order_acquire);
-    for (uint32_t i = 0; i < n; i++)
-        if (atomic_load_explicit(&s.ctx[i].context, memory_order_relaxed) == context &&
-            atomic_load_explicit(&s.ctx[i].status, memory_order_acquire) != CTX_NEW) {
-            memo.context = context;
-            memo.slot = &s.ctx[i];
-            return memo.slot;
-        }
-    pthread_mutex_lock(&s.setup);
     ctx_slot *c = NULL;
-    n = atomic_load(&s.n_ctx);
     for (uint32_t i = 0; i < n && !c; i++)
-        if (atomic_load(&s.ctx[i].context) == context)
+        if (atomic_load_explicit(&s.ctx[i].context, memory_order_relaxed) == context)
             c = &s.ctx[i];
-    if (!c && n < MAX_CONTEXTS) {
-        c = &s.ctx[n];
-        pthread_mutex_init(&c->mu, NULL);
-        c->device = device;
-        atomic_store(&c->context, context);
-        atomic_store(&c->status, CTX_NEW);
-        atomic_store_explicit(&s.n_ctx, n + 1, memory_order_release);
+    int status = c ? atomic_load_explicit(&c->status, memory_order_acquire) : CTX_NEW;
+    /* new, or being opened: the setup lock (the opener holds it throughout, planning takes
+     * milliseconds once, and from the first launch on every one can then be measured, as
+     * exact mode promises) */
+    if (status == CTX_NEW || status == CTX_OPENING) {
+        pthread_mutex_lock(&s.setup);
+        n = atomic_load(&s.n_ctx);
+        c = NULL;
+        for (uint32_t i = 0; i < n && !c; i++)
+            if (atomic_load(&s.ctx[i].context) == context)
+                c = &s.ctx[i];
+        if (!c && n < MAX_CONTEXTS) {
+            c = &s.ctx[n];
+            pthread_mutex_init(&c->mu, NULL);
+            c->device = device;
+            atomic_store(&c->context, context);
+            atomic_store(&c->status, CTX_NEW);
+            atomic_store_explicit(&s.n_ctx, n + 1, memory_order_release);
+        }
+        if (c && atomic_load(&c->status) == CTX_NEW && atomic_load(&s.on)) {
+            atomic_store(&c->status, CTX_OPENING);
+            open_context(c, context);
+        }
+        pthread_mutex_unlock(&s.setup);
     }
-    if (c && atomic_load(&c->status) == CTX_NEW && atomic_load(&s.on)) {
-        atomic_store(&c->status, CTX_OPENING);
-        open_context(c, context);
-    }
-    pthread_mutex_unlock(&s.setup);
     if (c) {
         memo.context = context;
         memo.slot = c;
@@ -214,15 +214,22 @@ static ctx_slot *slot_of(uint64_t context, uint32_t device)
     return c;
 }
 
-/* A context being opened by another thread (planning takes milliseconds, once): its
- * launches wait for it, so that from the first launch on every one can be measured (exact
- * mode promises that). The opener holds the setup lock throughout. */
-static void wait_opened(ctx_slot *c)
+/* The context's slot when its launches can be measured, else NULL. The common case is this
+ * thread's last context, already open: one compare and one load. A context destroyed and
+ * made again at the same address is NEW again, and reopened. */
+static inline ctx_slot *usable_slot(uint64_t context, uint32_t device)
 {
-    if (atomic_load_explicit(&c->status, memory_order_acquire) == CTX_OPENING) {
-        pthread_mutex_lock(&s.setup);
-        pthread_mutex_unlock(&s.setup);
+    ctx_slot *c = memo.slot;
+    if (c && memo.context == context) {
+        int status = atomic_load_explicit(&c->status, memory_order_acquire);
+        if (status == CTX_USABLE)
+            return c;
+        if (status == CTX_UNUSABLE)
+            return NULL;
     }
+    c = find_or_open(context, device);
+    return c && atomic_load_explicit(&c->status, memory_order_acquire) == CTX_USABLE ? c
+                                                                                    : NULL;
 }
 
 static void end_measurement(ctx_slot *c)
@@ -235,18 +242,15 @@ void fm_measuring_launch(uint64_t context, uint32_t device, const fm_launch_info
                          int never_measure)
 {
     pending.slot = NULL;
-    if (!atomic_load_explicit(&s.on, memory_order_relaxed)) {
+    ctx_slot *c = atomic_load_explicit(&s.on, memory_order_relaxed) ? usable_slot(context, device)
+                                                                    : NULL;
+    if (!c) { /* not measuring, or not on this context: nothing to keep out of */
         fm_hook_launch(l);
         return;
     }
-    ctx_slot *c = slot_of(context, device);
-    if (c) {
-        wait_opened(c);
-        /* left at the launch's exit, or below when it is measured */
-        fm_gate_enter(context, &c->measuring);
-    }
-    if (never_measure || !c ||
-        atomic_load_explicit(&c->status, memory_order_acquire) != CTX_USABLE) {
+    /* left at the launch's exit, or below when it is measured */
+    fm_gate_enter(context, &c->measuring);
+    if (never_measure) {
         fm_hook_launch(l);
         return;
     }

@@ -78,6 +78,10 @@ struct fm_sampler {
      * rate: the hot line decides). The common decision reads this compact array, which stays
      * in cache for thousands of signatures where their hot lines would not. */
     _Atomic uint64_t *fast;
+    /* Raised after each rebalance has written the fast words: a launch path that cached a
+     * signature's word (the per-thread counters do) knows it is current while this has not
+     * moved. 0 until the first rebalance. */
+    _Atomic uint32_t generation;
     cold_state *cold;
     size_t hot_bytes, fast_bytes, cold_bytes;
     _Atomic uint32_t default_period;
@@ -257,6 +261,37 @@ int fm_sampler_decide(fm_sampler *s, uint32_t sig)
                     : atomic_load_explicit(&s->default_threshold, memory_order_relaxed);
     if (next_random() >= th)
         return FM_SAMPLE_NONE; /* the common case: loads of a line nobody writes, one draw */
+    count_measured(h);
+    uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
+    return (int)((r + sig) % s->cfg.n_groups);
+}
+
+uint32_t fm_sampler_generation(const fm_sampler *s)
+{
+    return s ? atomic_load_explicit(&s->generation, memory_order_acquire) : 0;
+}
+
+int fm_sampler_rate_of(const fm_sampler *s, uint32_t sig, uint32_t *below)
+{
+    if (!s || s->cfg.mode != FM_PROFILE_SAMPLED || sig == 0 || sig > s->cfg.signatures)
+        return 0;
+    uint64_t fast = atomic_load_explicit(&s->fast[sig], memory_order_relaxed);
+    if (!fast)
+        return 0;
+    *below = (uint32_t)((fast - 1) >> 32);
+    return 1;
+}
+
+uint64_t fm_sampler_draw(void)
+{
+    return next_random();
+}
+
+int fm_sampler_chosen(fm_sampler *s, uint32_t sig)
+{
+    if (!s || sig == 0 || sig > s->cfg.signatures)
+        return FM_SAMPLE_NONE;
+    hot_state *h = &s->hot[sig];
     count_measured(h);
     uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
     return (int)((r + sig) % s->cfg.n_groups);
@@ -542,6 +577,7 @@ void fm_sampler_rebalance(fm_sampler *s, uint64_t elapsed_ns, uint64_t profiling
             p.planned += c->lambda / k;
         }
     }
+    atomic_fetch_add_explicit(&s->generation, 1, memory_order_release);
     /* signatures without a rate of their own sample at the rate the budget would allow if it
      * were spread evenly over every launch */
     uint32_t def = total > 0 ? (lambda_total > 0 ? period_for(lambda_total, total)

@@ -87,6 +87,17 @@ void fm_sampler_free(fm_sampler *s);
  * An id outside 1 .. signatures is never measured (counted, see fm_sampler_stats). */
 int fm_sampler_decide(fm_sampler *s, uint32_t sig);
 
+/* The same decision in two halves, for a launch path that keeps each signature's rate next
+ * to its own counters (hook_core.c): the rates' generation (raised by every rebalance in
+ * sampled mode, 0 before the first); a signature's rate in it, as the bound below which the
+ * top 32 bits of a draw measure the launch (0 when the signature has no rate of its own:
+ * fm_sampler_decide must decide); a draw from the thread's generator; and, for a launch a
+ * draw chose, its group (counted as measured). */
+uint32_t fm_sampler_generation(const fm_sampler *s);
+int fm_sampler_rate_of(const fm_sampler *s, uint32_t sig, uint32_t *below);
+uint64_t fm_sampler_draw(void);
+int fm_sampler_chosen(fm_sampler *s, uint32_t sig);
+
 /* Seeds the calling thread's generator (tests; otherwise each thread seeds itself). */
 void fm_sampler_seed_thread(uint64_t seed);
 

@@ -103,6 +103,9 @@ static void move_to_pair(fm_launch_table *t, uint64_t packed)
 fm_tc_entry *fm_tc_install(fm_launch_table *t, fm_tc_block *b, const fm_launch_key *k,
                            uint32_t phase, uint32_t sig_id, uint32_t pair_index)
 {
+    uint32_t block = fm_tc_block_word(k->block);
+    if (block == FM_TC_NO_BLOCK)
+        return NULL;
     uint64_t h = fm_tc_hash(k, phase);
     fm_tc_entry *set = fm_tc_set(b, h);
     /* an empty way, else a random one: keys that share a set then do not evict each other in
@@ -116,9 +119,16 @@ fm_tc_entry *fm_tc_install(fm_launch_table *t, fm_tc_block *b, const fm_launch_k
     }
     uint64_t now = ((uint64_t)pair_index + 1) << PAIR_SHIFT | 1;
     /* the key fields are this thread's alone; the flusher reads only the packed word */
-    e->key = *k;
+    e->function = k->function;
+    e->arg_hash = k->arg_hash;
+    for (int i = 0; i < 3; i++)
+        e->grid[i] = k->grid[i];
+    e->block = block;
+    e->shared_mem = k->shared_mem;
+    e->device = k->device;
     e->phase = phase;
     e->sig_id = sig_id;
+    e->decided_gen = 0; /* another signature's decision, if any */
     move_to_pair(t, atomic_exchange_explicit(&e->packed, now, memory_order_acq_rel));
     return e;
 }

@@ -29,13 +29,33 @@
 #define FM_TC_BLOCKS 64u     /* threads that get a cache at the same time */
 #define FM_TC_COUNT_BITS 36u /* launches an entry holds between sweeps: 6.8e10 */
 
-/* One cache line. */
+/* The block dimensions in one word: x and y up to 2,047 (11 bits each), z up to 127 (7 bits),
+ * more than CUDA allows (1,024, 1,024, 64). FM_TC_NO_BLOCK when they do not fit: such a launch
+ * (which the driver would refuse) is counted in the shared tables, never cached. */
+#define FM_TC_NO_BLOCK UINT32_MAX
+static inline uint32_t fm_tc_block_word(const uint32_t block[3])
+{
+    if (block[0] > 2047 || block[1] > 2047 || block[2] > 127)
+        return FM_TC_NO_BLOCK;
+    return block[0] | block[1] << 11 | block[2] << 22;
+}
+
+/* One cache line: the launch key (block dimensions in one word), the phase, the signature,
+ * the count, and the sampler's decision for the signature as this thread last read it, so
+ * that deciding a repeated launch touches no other line (hook_core.c). */
 typedef struct fm_tc_entry {
-    fm_launch_key key;
+    uint64_t function, arg_hash;
+    uint32_t grid[3];
+    uint32_t block;          /* fm_tc_block_word */
+    uint32_t shared_mem, device;
     uint32_t phase;
     uint32_t sig_id;         /* 0: empty */
     _Atomic uint64_t packed; /* (pair index + 1) << FM_TC_COUNT_BITS | launches not yet moved */
+    uint32_t measure_below;  /* a draw whose top 32 bits are below it is measured */
+    uint32_t decided_gen;    /* the sampler's rates generation it was read in; 0: none */
 } __attribute__((aligned(64))) fm_tc_entry;
+
+_Static_assert(sizeof(fm_tc_entry) == 64, "one cache line per entry");
 
 typedef struct fm_tc_block {
     fm_tc_entry e[FM_TC_ENTRIES];
@@ -73,18 +93,23 @@ static inline fm_tc_entry *fm_tc_set(fm_tc_block *b, uint64_t h)
     return &b->e[(h >> 40) & (FM_TC_ENTRIES - 2)];
 }
 
-static inline int fm_tc_matches(const fm_tc_entry *e, const fm_launch_key *k, uint32_t phase)
+static inline int fm_tc_matches(const fm_tc_entry *e, const fm_launch_key *k, uint32_t phase,
+                                uint32_t block)
 {
-    return e->sig_id && e->phase == phase && fm_launch_key_equal(&e->key, k);
+    return e->sig_id && e->phase == phase && e->function == k->function &&
+           e->arg_hash == k->arg_hash && e->grid[0] == k->grid[0] && e->grid[1] == k->grid[1] &&
+           e->grid[2] == k->grid[2] && e->block == block && e->shared_mem == k->shared_mem &&
+           e->device == k->device;
 }
 
 /* Where (key, phase) counts in this block: its entry, or NULL on a miss. */
 static inline fm_tc_entry *fm_tc_lookup(fm_tc_block *b, const fm_launch_key *k, uint32_t phase)
 {
+    uint32_t block = fm_tc_block_word(k->block);
     fm_tc_entry *set = fm_tc_set(b, fm_tc_hash(k, phase));
-    if (fm_tc_matches(&set[0], k, phase))
+    if (fm_tc_matches(&set[0], k, phase, block))
         return &set[0];
-    if (fm_tc_matches(&set[1], k, phase))
+    if (fm_tc_matches(&set[1], k, phase, block))
         return &set[1];
     return NULL;
 }
@@ -103,7 +128,8 @@ static inline uint32_t fm_tc_pair_index(const fm_tc_entry *e)
 }
 
 /* After a miss: makes the entry for (key, phase) hold one launch of signature sig_id counted
- * in the shared pair at pair_index, moving what the entry held before to its own pair. */
+ * in the shared pair at pair_index, moving what the entry held before to its own pair. NULL,
+ * and nothing counted, for a key whose block dimensions do not fit an entry. */
 fm_tc_entry *fm_tc_install(fm_launch_table *t, fm_tc_block *b, const fm_launch_key *k,
                            uint32_t phase, uint32_t sig_id, uint32_t pair_index);
 

@@ -2,9 +2,10 @@
 # run_gpu_checks.sh - the checks of libflopmeter.so that need a GPU, in one call
 # (tests/gpu/README.md says what each one establishes).
 #
-# Builds the project and the CUDA test program, runs every check under its own time limit,
+# Builds the project and the CUDA test programs, runs every check under its own time limit,
 # and writes $OUT/gpu_checks.json (OUT defaults to ./gpu-check-out), the log, each step's
-# output, the launch counts, and the small traces. A failing check never stops the next one.
+# output, the launch counts, the counter comparisons, and the small traces. A failing check
+# never stops the next one.
 # Exit status: 0 when no check failed, 1 when one did, 2 when there is no GPU to check on or
 # a usage error. The whole run is meant to fit in 8 minutes on an H100: every step's limit is
 # cut to what is left of --budget, and a step with no time left is recorded as skipped.
@@ -25,9 +26,11 @@ usage: OUT=DIR tests/gpu/run_gpu_checks.sh [options]     (OUT defaults to ./gpu-
                     on the build machine, no GPU needed: build, compile the test program,
                     and put the binaries and their non-system libraries into DIR (name it
                     build-*/ so that git ignores it and it can be carried), then stop
-  --skip-torch      leave out the PyTorch check
+  --skip-torch      leave out the PyTorch checks
   --skip-calibration
-                    leave out the calibration (flop_kernels under ncu)
+                    leave out the calibration (flop_kernels under ncu); the hook's own
+                    counters on flop_kernels are still read, compared with the analytic
+                    counts only
   --budget SECONDS  time for everything (default 450)
   --dry-run         run without a GPU, to try the script itself: building, compiling and the
                     result files; every check that needs the GPU then fails
@@ -94,6 +97,8 @@ OUT=$(cd "$OUT" && pwd)
 rm -rf "$OUT/runs" "$OUT/traces" "$OUT/counts"
 rm -f "$OUT/rows.jsonl" "$OUT/env.tsv" "$OUT/gpu_checks.json" "$OUT/log.txt"
 rm -rf "$OUT/calibration" "$OUT/calibration.json"
+rm -f "$OUT/range_probe.json"
+rm -f "$OUT/hook_counters.json" "$OUT/torch_counters.json" "$OUT"/torch_*.report.json
 mkdir -p "$OUT/runs" "$OUT/traces" "$OUT/counts"
 ROWS=$OUT/rows.jsonl
 ENV_TSV=$OUT/env.tsv
@@ -377,6 +382,13 @@ if [ -n "$FM" ]; then
   rc=$?
   record checker_self_test "$([ "$rc" = 0 ] && echo pass || echo fail)" "exit 0" "exit $rc" \
     "$(tail -n 2 "$OUT/runs/checker_self_test/stdout" 2>/dev/null | tr '\n' ' ')"
+  # the same for the counter comparisons (hand-made dumps and ncu CSV, synth traces, reports)
+  run_step counters_checker_self_test 60 python3 "$HERE/check_hook_counters.py" self-test \
+    --flopmeter "$FM"
+  rc=$?
+  record counters_checker_self_test "$([ "$rc" = 0 ] && echo pass || echo fail)" "exit 0" \
+    "exit $rc" "$(tail -n 2 "$OUT/runs/counters_checker_self_test/stdout" 2>/dev/null |
+      tr '\n' ' ')"
 fi
 
 # ---- the CUDA test program -----------------------------------------------------------------
@@ -399,6 +411,32 @@ else
   if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/known_launches" ]; then
     KL=$(cd "$PREBUILT/gpu-tests" && pwd)/known_launches
     record compile_known_launches.prebuilt info "a build made elsewhere" "using $KL"
+  fi
+fi
+
+# The range profiler probe: CUPTI's Range Profiler and profiler host API called directly, as
+# the hook's glue will call them; linked with the toolkit's libcupti (run path to its folder,
+# headers from the toolkit's include/ or extras/CUPTI/include/).
+RP=""
+CUPTI_LIB_DIR=""
+[ -n "$TOOLKIT_CUPTI" ] && CUPTI_LIB_DIR=$(dirname "$TOOLKIT_CUPTI")
+RP_INC=()
+[ -n "$CUDA_HOME_FOUND" ] && [ -d "$CUDA_HOME_FOUND/extras/CUPTI/include" ] &&
+  RP_INC=(-I"$CUDA_HOME_FOUND/extras/CUPTI/include")
+if [ -n "$NVCC" ] && [ -n "$CUPTI_LIB_DIR" ] && mkdir -p "$GPU_BIN" &&
+  run_step compile_range_probe 120 "$NVCC" "${NVFLAGS[@]}" ${RP_INC[@]+"${RP_INC[@]}"} \
+    "$HERE/range_profiler_probe.cu" -o "$GPU_BIN/range_profiler_probe" -L"$CUPTI_LIB_DIR" \
+    -Xlinker "-rpath,$CUPTI_LIB_DIR" -lcupti -lpthread; then
+  RP=$GPU_BIN/range_profiler_probe
+  record compile_range_probe pass "range_profiler_probe built (sm_90 + PTX)" "built"
+else
+  record compile_range_probe fail "range_profiler_probe built (sm_90 + PTX)" \
+    "$(if [ -z "$NVCC" ]; then echo "no nvcc"; elif [ -z "$CUPTI_LIB_DIR" ]; then
+      echo "no libcupti in the toolkit"; else echo "nvcc failed"; fi)" \
+    "$(step_tail compile_range_probe 3)"
+  if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/range_profiler_probe" ]; then
+    RP=$(cd "$PREBUILT/gpu-tests" && pwd)/range_profiler_probe
+    record compile_range_probe.prebuilt info "a build made elsewhere" "using $RP"
   fi
 fi
 
@@ -454,6 +492,8 @@ prepare_prebuilt() {
   # flop_kernels needs cuBLAS, which is far too large to carry: the GPU machine's toolkit
   # provides it
   [ -n "$FK" ] && cp -L "$FK" "$dir/gpu-tests/flop_kernels"
+  # the probe needs libcupti, which the GPU machine's toolkit provides (as for the hook)
+  [ -n "$RP" ] && cp -L "$RP" "$dir/gpu-tests/range_profiler_probe"
   for lib in $(ldd "$HOOK" "$FM" "$KL" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
     case ${lib##*/} in
       libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | ld-linux*) ;;
@@ -462,7 +502,8 @@ prepare_prebuilt() {
   done
   record prepare_prebuilt pass "binaries in $dir" "$(du -sh "$dir" | cut -f1)" \
     "deps: $(find "$dir/deps" -type f -printf '%f ')$([ -n "$FK" ] ||
-      echo "; no flop_kernels (it did not compile)")"
+      echo "; no flop_kernels (it did not compile)")$([ -n "$RP" ] ||
+      echo "; no range_profiler_probe (it did not compile)")"
 }
 
 if [ -n "$PREPARE" ]; then
@@ -528,11 +569,17 @@ else
   if [ -z "$HOOK" ]; then
     record known.hook skipped "runs under the hook" "no libflopmeter.so"
   else
+    # The launch counts with the counters off (FLOPMETER_PROFILE=off), as before the hook
+    # read them: a measured launch waits for its kernel and may be replayed, which is not
+    # what these runs are about; the counters have runs of their own (hook_counters_exact,
+    # torch_sampled, torch_exact).
     # the signature counts depend on argument hashing, the launch counts must not
-    hooked_known known.hook known_hook --per-kernel -- LD_PRELOAD="$HOOK"
-    hooked_known known.args0 known_args0 --args-off -- LD_PRELOAD="$HOOK" FLOPMETER_ARGS=0
+    hooked_known known.hook known_hook --per-kernel -- LD_PRELOAD="$HOOK" FLOPMETER_PROFILE=off
+    hooked_known known.args0 known_args0 --args-off -- LD_PRELOAD="$HOOK" FLOPMETER_ARGS=0 \
+      FLOPMETER_PROFILE=off
     # loaded by the driver alone, as CUDA_INJECTION64_PATH names it (no preload)
-    hooked_known known.inject known_inject -- CUDA_INJECTION64_PATH="$HOOK"
+    hooked_known known.inject known_inject -- CUDA_INJECTION64_PATH="$HOOK" \
+      FLOPMETER_PROFILE=off
     record known.seconds info "without hook $(seconds_of known_baseline) s" \
       "with hook $(seconds_of known_hook) s" "wall time of the whole program, CUDA start included"
     if compgen -G "$WORK/traces/known_hook/*.fmtrace" >/dev/null; then
@@ -546,6 +593,31 @@ else
           "$(step_tail report_known 2)"
       fi
     fi
+  fi
+fi
+
+# The range profiler probe (no hook): per-launch measurement with the glue's call sequence,
+# its cost, CUDA graphs, a second host thread, a multi-pass group under kernel replay. One row
+# per finding; range_probe.a.check passes when a measured FFMA count equals the analytic one.
+# Its own watchdog ends it a few seconds before the step's limit, so its last line says where.
+if [ -z "$RP" ]; then
+  record range_probe skipped "the range profiler probe runs" "no range_profiler_probe binary"
+else
+  rp_lim=$(limit 60)
+  if [ "$rp_lim" -lt 20 ]; then
+    record range_probe skipped "the range profiler probe runs" "time budget spent"
+  else
+    RP_ENV=()
+    [ -n "$CUPTI_LIB_DIR" ] &&
+      RP_ENV=("LD_LIBRARY_PATH=$CUPTI_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    run_step range_probe "$rp_lim" env ${RP_ENV[@]+"${RP_ENV[@]}"} "$RP" \
+      --deadline $((rp_lim - 8))
+    rc=$?
+    python3 "$HERE/range_probe_rows.py" rows --stdout "$OUT/runs/range_probe/stdout" \
+      --stderr "$OUT/runs/range_probe/stderr" --rc "$rc" --rows "$ROWS" \
+      --json "$OUT/range_probe.json"
+    prc=$?
+    [ "$prc" = 0 ] || record range_probe.rows fail "range_probe_rows.py exit 0" "exit $prc"
   fi
 fi
 
@@ -584,6 +656,46 @@ else
   fi
 fi
 
+# The hook's own counters: flop_kernels under the hook with FLOPMETER_PROFILE=exact, every
+# launch outside a CUDA graph read in every metric group (kernel replay). Compared kernel by
+# kernel with what ncu read in the calibration above (within 0.1%; the ncu logs are why it
+# comes after it), item by item with the analytic counts and FLOP, and in time with ncu.
+# check_hook_counters.py writes the rows and $OUT/hook_counters.json.
+if [ -z "$FK" ]; then
+  record hook_counters skipped "flop_kernels under the hook's counters" "no flop_kernels binary"
+elif [ -z "$HOOK" ]; then
+  record hook_counters skipped "flop_kernels under the hook's counters" "no libflopmeter.so"
+else
+  # under ncu the program took up to 125 s; exact mode should take a fraction of that, and
+  # a run cut by its limit still leaves the trace of what it measured (flushed each second)
+  hc_lim=$(limit 90)
+  if [ "$hc_lim" -lt 30 ]; then
+    record hook_counters skipped "flop_kernels under the hook's counters" "time budget spent"
+  else
+    run_step hook_counters_exact "$hc_lim" env FLOPMETER_PROFILE=exact LD_PRELOAD="$HOOK" \
+      FLOPMETER_OUTPUT_DIR="$WORK/traces" FLOPMETER_RUN_ID=hook_counters_exact \
+      ${CUPTI_ENV[@]+"${CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} "$FK"
+    rc=$?
+    run_step check_hook_counters 120 python3 "$HERE/check_hook_counters.py" items \
+      --flopmeter "$FM" --traces "$WORK/traces/hook_counters_exact" \
+      --stdout "$OUT/runs/hook_counters_exact/stdout" \
+      --plain "$OUT/runs/calibration_plain/stdout" --expected "$OUT/calibration/expected.txt" \
+      --rc "$rc" --ncu-dir "$OUT/calibration" --calibration "$OUT/calibration.json" \
+      --seconds "$(seconds_of hook_counters_exact)" \
+      --plain-seconds "$(seconds_of calibration_plain)" \
+      --ncu-seconds "$(seconds_of calibration_ncu)" --prefix hook_counters --rows "$ROWS" \
+      --json "$OUT/hook_counters.json"
+    crc=$?
+    cat "$OUT/runs/check_hook_counters/stdout"
+    if [ "$crc" = 125 ]; then
+      record hook_counters.compare skipped "the comparison" "time budget spent"
+    elif [ "$crc" -gt 1 ]; then
+      record hook_counters.checker fail "check_hook_counters.py exit 0 or 1" "exit $crc" \
+        "$(step_tail check_hook_counters 3)"
+    fi
+  fi
+fi
+
 # PyTorch: losses identical with and without the hook, phases, and the same launch count
 # with argument hashing off.
 TORCH_IMPORT=1
@@ -615,17 +727,18 @@ else
   TORCH_ENV=(CUBLAS_WORKSPACE_CONFIG=:4096:8 PYTHONHASHSEED=0)
   run_step torch_baseline 180 env "${TORCH_ENV[@]}" python3 "$HERE/torch_train_loop.py"
   trc_base=$?
-  torch_hooked() { # RUN ENV...: the training loop under the hook
-    local run=$1
-    shift
-    run_step "$run" 180 env "${TORCH_ENV[@]}" "$@" LD_PRELOAD="$HOOK" \
+  torch_hooked() { # RUN SECONDS ENV...: the training loop under the hook
+    local run=$1 want=$2
+    shift 2
+    run_step "$run" "$want" env "${TORCH_ENV[@]}" "$@" LD_PRELOAD="$HOOK" \
       FLOPMETER_OUTPUT_DIR="$WORK/traces" FLOPMETER_RUN_ID="$run" \
       ${TORCH_CUPTI_ENV[@]+"${TORCH_CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} \
       python3 "$HERE/torch_train_loop.py"
   }
-  torch_hooked torch_hook
+  # launch counting with the counters off, as for known_launches
+  torch_hooked torch_hook 180 FLOPMETER_PROFILE=off
   trc_hook=$?
-  torch_hooked torch_args0 FLOPMETER_ARGS=0
+  torch_hooked torch_args0 180 FLOPMETER_ARGS=0 FLOPMETER_PROFILE=off
   trc_args0=$?
   checker torch torch --traces "$WORK/traces/torch_hook" \
     --stdout "$OUT/runs/torch_hook/stdout" --baseline-stdout "$OUT/runs/torch_baseline/stdout" \
@@ -634,13 +747,47 @@ else
   record torch.seconds info "without hook $(seconds_of torch_baseline) s" \
     "with hook $(seconds_of torch_hook) s" "wall time, Python start and import included"
 
+  # The counters on a real framework: the same loop (same steps) with FLOPMETER_PROFILE=
+  # sampled and =exact. Sampled's total within 1% of exact's, exact inside its 95% interval,
+  # the losses unchanged, the wall times against torch_baseline (no hook) and torch_hook
+  # (counters off). Before the Python package's example: these are the counters' evidence,
+  # the example only repeats launch counting, so a budget cut falls on it first.
+  torch_hooked torch_sampled 120 FLOPMETER_PROFILE=sampled
+  trc_sampled=$?
+  torch_hooked torch_exact 150 FLOPMETER_PROFILE=exact
+  trc_exact=$?
+  if [ "$trc_sampled" = 125 ] || [ "$trc_exact" = 125 ]; then
+    record torch_counters skipped "sampled against exact" "time budget spent"
+  else
+    run_step check_torch_counters 60 python3 "$HERE/check_hook_counters.py" torch \
+      --flopmeter "$FM" --sampled-traces "$WORK/traces/torch_sampled" \
+      --exact-traces "$WORK/traces/torch_exact" --off-traces "$WORK/traces/torch_hook" \
+      --baseline-stdout "$OUT/runs/torch_baseline/stdout" \
+      --off-stdout "$OUT/runs/torch_hook/stdout" \
+      --sampled-stdout "$OUT/runs/torch_sampled/stdout" \
+      --exact-stdout "$OUT/runs/torch_exact/stdout" --sampled-rc "$trc_sampled" \
+      --exact-rc "$trc_exact" --baseline-seconds "$(seconds_of torch_baseline)" \
+      --off-seconds "$(seconds_of torch_hook)" --sampled-seconds "$(seconds_of torch_sampled)" \
+      --exact-seconds "$(seconds_of torch_exact)" --reports-dir "$OUT" \
+      --prefix torch_counters --rows "$ROWS" --json "$OUT/torch_counters.json"
+    crc=$?
+    cat "$OUT/runs/check_torch_counters/stdout"
+    if [ "$crc" = 125 ]; then
+      record torch_counters.compare skipped "the comparison" "time budget spent"
+    elif [ "$crc" -gt 1 ]; then
+      record torch_counters.checker fail "check_hook_counters.py exit 0 or 1" "exit $crc" \
+        "$(step_tail check_torch_counters 3)"
+    fi
+  fi
+
   # The Python package's example: a small GPT trained in bf16 under the hook, without and with
   # activation checkpointing tagged as recomputation. Its report must show launches in the
-  # recomputation phase only in the tagged run; the reports are kept for the measured-vs-formula
-  # comparison (6ND, PaLM, FlopCounterMode) once counters are read.
+  # recomputation phase only in the tagged run. Counters off, as in the launch-counting runs
+  # above: the reports are kept, but a measured-vs-formula comparison (6ND, PaLM,
+  # FlopCounterMode) needs runs with counters, which this budget does not hold.
   python_example() { # RUN CHECKPOINT
     local run=$1
-    run_step "$run" 150 env "${TORCH_ENV[@]}" LD_PRELOAD="$HOOK" \
+    run_step "$run" 150 env "${TORCH_ENV[@]}" LD_PRELOAD="$HOOK" FLOPMETER_PROFILE=off \
       FLOPMETER_OUTPUT_DIR="$WORK/traces" FLOPMETER_RUN_ID="$run" \
       ${TORCH_CUPTI_ENV[@]+"${TORCH_CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} \
       PYTHONPATH="$ROOT/python_shim" python3 "$HERE/python_gpt_example.py" --steps 200 \

@@ -21,6 +21,11 @@ Output on stdout, read by check_trace_counts.py:
     PHASE_API available|unavailable
     CUPTI_MAPS <copies of libcupti mapped> <their paths, ';'-separated>
     TORCH <torch version> <CUDA version> <device name>
+    LOOP_SECONDS <the training steps' wall time> <each step's, as a JSON list>
+
+LOOP_SECONDS is what check_hook_counters.py compares between runs with and without the hook
+and its counters: the loop alone, without Python's start, the import and the set-up. Each
+step ends with loss.item(), which waits for the GPU, so a step's time includes its kernels.
 
 --find-cupti prints the libcupti that PyTorch's own NVIDIA wheels carry (empty when none),
 so that the hook can be pointed at the same file and the process holds a single copy.
@@ -28,8 +33,10 @@ so that the hook can be pointed at the same file and the process holds a single 
 import argparse
 import ctypes
 import glob
+import json
 import os
 import sys
+import time
 
 
 def parse_args(argv):
@@ -135,15 +142,22 @@ def main(argv):
         return -(logits.float().log_softmax(-1) * onehot).sum(-1).mean()
 
     api = phase_api()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()  # the set-up's kernels are not the loop's
     if api:
         api[0](b"pretraining")
     model.train()
+    step_seconds = []
+    t_loop = time.perf_counter()
     for step in range(args.steps):
+        t_step = time.perf_counter()
         loss = forward(xs[step], ys[step])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         print("LOSS %d %s" % (step, loss.item().hex()), flush=True)
+        step_seconds.append(time.perf_counter() - t_step)
+    loop_seconds = time.perf_counter() - t_loop
     if api:
         api[1]()
 
@@ -160,6 +174,7 @@ def main(argv):
     print("CUPTI_MAPS %d %s" % (len(copies), ";".join(copies)))
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     print("TORCH %s %s %s" % (torch.__version__, torch.version.cuda, name.replace(" ", "_")))
+    print("LOOP_SECONDS %.6f %s" % (loop_seconds, json.dumps([round(x, 6) for x in step_seconds])))
     return 0
 
 

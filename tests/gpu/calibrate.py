@@ -240,31 +240,43 @@ def ncu_problems(text):
     return errors, sorted(set(missing)), reason
 
 
-def segments(kernels):
-    """Kernel rows grouped by the markers: {("warmup"|"measure", seq): [rows]}, and the
-    rows seen before any marker."""
+def group_by_markers(items, marker_of):
+    """Items grouped by the marker kernels between them: {("warmup"|"measure", seq): [items]},
+    and the items seen before any marker. marker_of(item) is None for an item that is not a
+    marker, ("warmup"|"measure", seq) for one, or "unknown" for a marker whose sequence number
+    cannot be told (the items after it count nowhere until the next marker). A segment seen
+    again (a log given twice, a rerun) goes under ("duplicate", key): the first one counts."""
     segs, current, stray = {}, None, []
-    for k in kernels:
-        name = k["name"]
-        base = name.split("(")[0].split("<")[0].strip()
-        if base.endswith(MARK_WARMUP) or base.endswith(MARK_MEASURE):
-            kind = "warmup" if base.endswith(MARK_WARMUP) else "measure"
-            if k["grid"] is None and k["metrics"].get("launch__grid_size"):
-                k["grid"] = int(k["metrics"]["launch__grid_size"])
-            if k["grid"] is None:
-                current = None
-                continue
-            current = (kind, k["grid"] - 1)
-            if current in segs:
-                # the same segment again (a log given twice, a rerun): the first one counts
-                current = ("duplicate", current)
+    for item in items:
+        mark = marker_of(item)
+        if mark == "unknown":
+            current = None
+            continue
+        if mark is not None:
+            current = mark if mark not in segs else ("duplicate", mark)
             segs.setdefault(current, [])
             continue
         if current is None:
-            stray.append(k)
+            stray.append(item)
         else:
-            segs[current].append(k)
+            segs[current].append(item)
     return segs, stray
+
+
+def segments(kernels):
+    """Kernel rows grouped by the markers (group_by_markers); a marker's sequence number is
+    its grid size less one."""
+    def marker_of(k):
+        base = k["name"].split("(")[0].split("<")[0].strip()
+        if not (base.endswith(MARK_WARMUP) or base.endswith(MARK_MEASURE)):
+            return None
+        if k["grid"] is None and k["metrics"].get("launch__grid_size"):
+            k["grid"] = int(k["metrics"]["launch__grid_size"])
+        if k["grid"] is None:
+            return "unknown"
+        return ("warmup" if base.endswith(MARK_WARMUP) else "measure", k["grid"] - 1)
+
+    return group_by_markers(kernels, marker_of)
 
 
 def totals(rows):

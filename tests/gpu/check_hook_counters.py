@@ -250,20 +250,13 @@ def load_counter_traces(flopmeter, traces_dir=None, dumps=None):
 def hook_segments(launches):
     """The measured launches grouped by the markers, as calibrate.segments groups ncu's rows:
     {("warmup"|"measure", seq): [Launch]}, and the launches before any marker."""
-    segs, current, stray = {}, None, []
-    for la in launches:
+    def marker_of(la):
         base = ctc.function_name(la.name)
-        if base in (calibrate.MARK_WARMUP, calibrate.MARK_MEASURE):
-            kind = "warmup" if base == calibrate.MARK_WARMUP else "measure"
-            key = (kind, int(la.grid[0]) - 1)
-            current = key if key not in segs else ("duplicate", key)
-            segs.setdefault(current, [])
-            continue
-        if current is None:
-            stray.append(la)
-        else:
-            segs[current].append(la)
-    return segs, stray
+        if base not in (calibrate.MARK_WARMUP, calibrate.MARK_MEASURE):
+            return None
+        return ("warmup" if base == calibrate.MARK_WARMUP else "measure", int(la.grid[0]) - 1)
+
+    return calibrate.group_by_markers(launches, marker_of)
 
 
 def read_ncu(ncu_dir):

@@ -134,11 +134,25 @@ static const function_info *info_of(CUfunction f, const char *name)
     return NULL; /* full: these launches are identified without arguments, and measured */
 }
 
+/* Contexts destroyed so far: a context made later at the same address may be on another
+ * device, so what a thread remembers of a context holds only while this has not moved. */
+static _Atomic uint32_t contexts_destroyed;
+
+/* The GPU of a launch's context: asked of CUPTI once per context and thread (a context's
+ * device never changes; a thread launches on one context at a time, nearly always the same). */
 static uint32_t device_of(const CUpti_CallbackData *cb)
 {
+    static _Thread_local CUcontext last_context;
+    static _Thread_local uint32_t last_device, last_epoch;
+    uint32_t epoch = atomic_load_explicit(&contexts_destroyed, memory_order_acquire);
+    if (cb->context && cb->context == last_context && epoch == last_epoch)
+        return last_device;
     uint32_t dev = 0;
     if (cb->context && fm_api.cuptiGetDeviceId(cb->context, &dev) != CUPTI_SUCCESS)
         dev = 0;
+    last_context = cb->context;
+    last_device = dev;
+    last_epoch = epoch;
     return dev;
 }
 
@@ -361,6 +375,7 @@ static void CUPTIAPI on_callback(void *ud, CUpti_CallbackDomain domain, CUpti_Ca
         on_context_created(data);
     } else if (domain == CUPTI_CB_DOMAIN_RESOURCE &&
                cbid == CUPTI_CBID_RESOURCE_CONTEXT_DESTROY_STARTING) {
+        atomic_fetch_add_explicit(&contexts_destroyed, 1, memory_order_release);
         fm_measuring_context_gone((uint64_t)(uintptr_t)((const CUpti_ResourceData *)data)->context);
     }
 }

@@ -1,6 +1,8 @@
 /* profiler_host.c - the pass-count oracle over CUPTI's profiler host API (profiler_host.h). */
 #include "profiler_host.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cuda_api.h"
@@ -94,4 +96,15 @@ const char *fm_profiler_host_result_string(int result)
         fm_api.cuptiGetResultString((CUptiResult)result, &s) == CUPTI_SUCCESS && s)
         return s;
     return "unknown CUPTI result";
+}
+
+int fm_cupti_fail(char *why, size_t len, int result, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < len)
+        snprintf(why + n, len - (size_t)n, " (%s)", fm_profiler_host_result_string(result));
+    return result;
 }

@@ -39,6 +39,11 @@ int fm_profiler_host_passes(void *ctx, const char *const *metrics, size_t n, siz
 /* CUPTI's text for a result ("CUPTI_ERROR_INVALID_METRIC_NAME"); never NULL. */
 const char *fm_profiler_host_result_string(int result);
 
+/* Writes "<fmt...> (<CUPTI's text for result>)" into why and returns result: the one line a
+ * failed CUPTI call becomes. */
+int fm_cupti_fail(char *why, size_t len, int result, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,29 +23,21 @@
 #include <cupti.h>
 #include <cupti_range_profiler.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter_configs.h"
 #include "cuda_api.h"
 #include "flopmeter/trace_format.h"
 #include "metric_catalog.h"
-#include "metric_groups.h"
 #include "profiler_host.h"
 #include "sampler.h"
 
 #define MAX_GROUPS FM_SAMPLER_MAX_GROUPS
 #define ALL MAX_GROUPS /* the index of the every-metric configuration */
 
-typedef struct config {
-    fm_cupti_host_object *host; /* kept: values are evaluated with it */
-    uint8_t *image;
-    size_t image_size;
-    const char *names[MAX_GROUPS * FM_GROUP_MAX_METRICS];
-    size_t n;
-    size_t passes;
-} config;
+_Static_assert(FM_CONFIGS_MAX_GROUPS == MAX_GROUPS, "one bound for groups");
 
 typedef struct context_state {
     CUcontext ctx;
@@ -57,28 +49,19 @@ typedef struct context_state {
 static struct {
     char chip[64];
     uint8_t *availability;
-    fm_group_plan plan;
+    fm_counter_configs configs;
     fm_hook_metric metrics[MAX_GROUPS][FM_GROUP_MAX_METRICS];
     fm_hook_group_def defs[MAX_GROUPS];
-    config configs[ALL + 1];
-    /* where metric i of group g is in the every-metric configuration */
-    uint32_t all_index[MAX_GROUPS][FM_GROUP_MAX_METRICS];
-    char left_out[1024];
     pthread_mutex_t evaluate; /* one host object may not take two evaluations at once */
 } rp = {.evaluate = PTHREAD_MUTEX_INITIALIZER};
 
-static int say(char *why, size_t len, CUptiResult r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t len, CUptiResult r, const char *fmt, ...)
+/* The configuration of a group index, or of every metric (ALL). */
+static fm_counter_config *config_of(int i)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(why, len, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n < len)
-        snprintf(why + n, len - (size_t)n, " (%s)", fm_profiler_host_result_string((int)r));
-    return (int)r;
+    return i == ALL ? &rp.configs.all : &rp.configs.group[i];
 }
+
+#define say fm_cupti_fail
 
 #define CALL(fn, p, why, len)                                                                  \
     do {                                                                                       \
@@ -117,74 +100,6 @@ static int chip_of(uint32_t device, char *chip, size_t chip_len, char *why, size
     return 0;
 }
 
-/* A host object with the metrics, and its configuration image. */
-static int make_config(config *c, char *why, size_t len)
-{
-    fm_cupti_host_initialize init = {.structSize = FM_CUPTI_HOST_INITIALIZE_SIZE,
-                                     .profilerType = FM_CUPTI_PROFILER_TYPE_RANGE_PROFILER,
-                                     .pChipName = rp.chip,
-                                     .pCounterAvailabilityImage = rp.availability};
-    CALL(cuptiProfilerHostInitialize, &init, why, len);
-    c->host = init.pHostObject;
-    fm_cupti_host_add_metrics add = {.structSize = FM_CUPTI_HOST_ADD_METRICS_SIZE,
-                                     .pHostObject = c->host,
-                                     .ppMetricNames = c->names,
-                                     .numMetrics = c->n};
-    CALL(cuptiProfilerHostConfigAddMetrics, &add, why, len);
-    fm_cupti_host_config_size size = {.structSize = FM_CUPTI_HOST_CONFIG_SIZE_SIZE,
-                                      .pHostObject = c->host};
-    CALL(cuptiProfilerHostGetConfigImageSize, &size, why, len);
-    c->image_size = size.configImageSize;
-    if (!(c->image = malloc(c->image_size ? c->image_size : 1)))
-        return say(why, len, CUPTI_ERROR_OUT_OF_MEMORY, "no memory for a configuration image");
-    fm_cupti_host_config_image get = {.structSize = FM_CUPTI_HOST_CONFIG_IMAGE_SIZE,
-                                      .pHostObject = c->host,
-                                      .configImageSize = c->image_size,
-                                      .pConfigImage = c->image};
-    CALL(cuptiProfilerHostGetConfigImage, &get, why, len);
-    fm_cupti_host_num_passes passes = {.structSize = FM_CUPTI_HOST_NUM_PASSES_SIZE,
-                                       .configImageSize = c->image_size,
-                                       .pConfigImage = c->image};
-    CALL(cuptiProfilerHostGetNumOfPasses, &passes, why, len);
-    c->passes = passes.numOfPasses;
-    return 0;
-}
-
-/* The every-metric configuration: each distinct name once (the duration is in several
- * groups), and where each group's metrics are in it. */
-static int make_all_config(char *why, size_t len)
-{
-    config *all = &rp.configs[ALL];
-    for (size_t g = 0; g < rp.plan.n_groups; g++) {
-        const fm_metric_group *mg = &rp.plan.groups[g];
-        for (size_t i = 0; i < mg->n; i++) {
-            size_t at = 0;
-            while (at < all->n && strcmp(all->names[at], mg->names[i]) != 0)
-                at++;
-            if (at == all->n)
-                all->names[all->n++] = mg->names[i];
-            rp.all_index[g][i] = (uint32_t)at;
-        }
-    }
-    return make_config(all, why, len);
-}
-
-static void note_left_out(void)
-{
-    size_t used = 0;
-    const fm_catalog_metric *const *lists[2] = {rp.plan.multipass, rp.plan.rejected};
-    size_t counts[2] = {rp.plan.n_multipass, rp.plan.n_rejected};
-    rp.left_out[0] = '\0';
-    for (int l = 0; l < 2; l++)
-        for (size_t i = 0; i < counts[l] && used < sizeof rp.left_out; i++) {
-            int n = snprintf(rp.left_out + used, sizeof rp.left_out - used, "%s%s",
-                             used ? ", " : "", lists[l][i]->name);
-            if (n < 0)
-                break;
-            used += (size_t)n;
-        }
-}
-
 static int counter_availability(CUcontext ctx, char *why, size_t len)
 {
     CUpti_Profiler_GetCounterAvailability_Params p = {
@@ -218,44 +133,26 @@ static int plan(void *self, uint64_t context, uint32_t device, fm_backend_plan *
     int rc = chip_of(device, rp.chip, sizeof rp.chip, why, len);
     if (rc)
         return rc;
-    const fm_chip_family *family = fm_catalog_for_chip(rp.chip);
-    if (!family)
-        return say(why, len, CUPTI_ERROR_NOT_SUPPORTED,
-                   "chip %s is not in this release's metric catalog", rp.chip);
     if ((rc = counter_availability((CUcontext)(uintptr_t)context, why, len)) != 0)
         return rc;
-    fm_host_oracle oracle = {.chip = rp.chip, .counter_availability = rp.availability};
-    if (fm_groups_build(family, fm_profiler_host_passes, &oracle, &rp.plan) != 0 ||
-        rp.plan.n_groups == 0)
-        return say(why, len, (CUptiResult)(oracle.last_result ? oracle.last_result
-                                                              : CUPTI_ERROR_UNKNOWN),
-                   "no metric group could be built for chip %s (last: %s)", rp.chip,
-                   oracle.last_call ? oracle.last_call : "none");
-    if (rp.plan.n_groups > MAX_GROUPS)
-        return say(why, len, CUPTI_ERROR_NOT_SUPPORTED, "chip %s needs %zu metric groups",
-                   rp.chip, rp.plan.n_groups);
-    for (size_t g = 0; g < rp.plan.n_groups; g++) {
-        const fm_metric_group *mg = &rp.plan.groups[g];
-        config *c = &rp.configs[g];
-        for (size_t i = 0; i < mg->n; i++) {
-            c->names[i] = mg->names[i];
+    if ((rc = fm_counter_configs_build(&rp.configs, rp.chip, rp.availability, why, len)) != 0) {
+        fm_counter_configs_free(&rp.configs); /* measuring stops: nothing will use them */
+        return rc;
+    }
+    const fm_group_plan *gp = &rp.configs.plan;
+    for (size_t g = 0; g < rp.configs.n_groups; g++) {
+        const fm_metric_group *mg = &gp->groups[g];
+        for (size_t i = 0; i < mg->n; i++)
             rp.metrics[g][i] = (fm_hook_metric){mg->metrics[i]->name,
                                                 mg->metrics[i]->precision_class,
                                                 mg->metrics[i]->weight};
-        }
-        c->n = mg->n;
         rp.defs[g] = (fm_hook_group_def){(uint32_t)mg->n, rp.metrics[g]};
-        if ((rc = make_config(c, why, len)) != 0)
-            return rc;
     }
-    if ((rc = make_all_config(why, len)) != 0)
-        return rc;
-    note_left_out();
     out->chip = rp.chip;
-    out->n_groups = (uint32_t)rp.plan.n_groups;
+    out->n_groups = (uint32_t)rp.configs.n_groups;
     out->groups = rp.defs;
-    out->leaves_left_out = (uint32_t)(rp.plan.n_multipass + rp.plan.n_rejected);
-    out->left_out = rp.left_out;
+    out->leaves_left_out = (uint32_t)rp.configs.n_left_out;
+    out->left_out = rp.configs.left_out;
     return 0;
 }
 
@@ -280,7 +177,7 @@ static void close_context(void *self, void *state)
 
 static int data_image(context_state *cs, int i, char *why, size_t len)
 {
-    config *c = &rp.configs[i];
+    fm_counter_config *c = config_of(i);
     CUpti_RangeProfiler_GetCounterDataSize_Params size = {
         .structSize = CUpti_RangeProfiler_GetCounterDataSize_Params_STRUCT_SIZE,
         .pRangeProfilerObject = cs->object,
@@ -319,7 +216,7 @@ static int open_context(void *self, uint64_t context, uint32_t device, void **st
     }
     cs->object = en.pRangeProfilerObject;
     for (size_t i = 0; i <= ALL; i++) {
-        if (i < ALL && i >= rp.plan.n_groups)
+        if (i < ALL && i >= rp.configs.n_groups)
             continue;
         if ((rc = data_image(cs, (int)i, why, len)) != 0) {
             close_context(self, cs);
@@ -337,7 +234,7 @@ static int arm(void *self, void *state, int group, char *why, size_t len)
     (void)self;
     context_state *cs = state;
     int i = group == FM_SAMPLE_ALL ? ALL : group;
-    config *c = &rp.configs[i];
+    fm_counter_config *c = config_of(i);
     CUpti_RangeProfiler_CounterDataImage_Initialize_Params reset = {
         .structSize = CUpti_RangeProfiler_CounterDataImage_Initialize_Params_STRUCT_SIZE,
         .pRangeProfilerObject = cs->object,
@@ -366,7 +263,8 @@ static int arm(void *self, void *state, int group, char *why, size_t len)
     return 0;
 }
 
-static int evaluate(config *c, context_state *cs, int i, double *out, char *why, size_t len)
+static int evaluate(fm_counter_config *c, context_state *cs, int i, double *out, char *why,
+                    size_t len)
 {
     fm_cupti_host_evaluate ev = {.structSize = FM_CUPTI_HOST_EVALUATE_SIZE,
                                  .pHostObject = c->host,
@@ -390,7 +288,7 @@ static int read_values(void *self, void *state, int group, int launched, double 
     (void)self;
     context_state *cs = state;
     int i = group == FM_SAMPLE_ALL ? ALL : group;
-    config *c = &rp.configs[i];
+    fm_counter_config *c = config_of(i);
     CUpti_RangeProfiler_Stop_Params stop = {
         .structSize = CUpti_RangeProfiler_Stop_Params_STRUCT_SIZE,
         .pRangeProfilerObject = cs->object};
@@ -409,7 +307,7 @@ static int read_values(void *self, void *state, int group, int launched, double 
     CALL(cuptiRangeProfilerGetCounterDataInfo, &info, why, len);
     if (info.numTotalRanges != 1)
         return FM_BACKEND_LOST;
-    double got[MAX_GROUPS * FM_GROUP_MAX_METRICS];
+    double got[FM_CONFIGS_MAX_NAMES];
     int rc = evaluate(c, cs, i, got, why, len);
     if (rc)
         return rc;
@@ -419,11 +317,11 @@ static int read_values(void *self, void *state, int group, int launched, double 
         memcpy(values, got, c->n * sizeof *values);
     } else {
         uint32_t at = 0;
-        for (size_t g = 0; g < rp.plan.n_groups; g++)
-            for (size_t m = 0; m < rp.plan.groups[g].n; m++) {
+        for (size_t g = 0; g < rp.configs.n_groups; g++)
+            for (size_t m = 0; m < rp.configs.plan.groups[g].n; m++) {
                 if (at == max_values)
                     return FM_BACKEND_LOST;
-                values[at++] = got[rp.all_index[g][m]];
+                values[at++] = got[rp.configs.all_index[g][m]];
             }
     }
     *passes = (uint32_t)(c->passes ? c->passes : 1);

@@ -23,6 +23,7 @@
 
 #include <cupti_profiler_host.h> // NVIDIA's declarations, to check cupti_host_abi.h against
 
+#include "counter_configs.h"
 #include "cupti_host_abi.h"
 #include "flopmeter/trace_records.h"
 #include "metric_catalog.h"
@@ -862,5 +863,46 @@ INSTANTIATE_TEST_SUITE_P(AllCatalogChips, ChipCatalog, ::testing::ValuesIn(all_c
                          [](const ::testing::TestParamInfo<std::string> &info) {
                              return info.param;
                          });
+
+// The range profiler's configuration images, as the hook makes them at its first launch on a
+// GPU (counter_configs.c): every group's image is one pass, the every-metric image holds each
+// metric once and knows where each group's metrics are in it. Printed: how many passes a
+// replayed launch takes per family (docs/methodology.md).
+TEST(ProfilerHost, ConfigurationImagesPerGroupAndForEveryMetric)
+{
+    REQUIRE_CUPTI();
+    for (const fm_chip_family *f : all_families()) {
+        const char *chip = f->chips[0];
+        auto c = std::make_unique<fm_counter_configs>();
+        char why[512] = "";
+        ASSERT_EQ(fm_counter_configs_build(c.get(), chip, nullptr, why, sizeof why), 0)
+            << chip << ": " << why;
+        EXPECT_EQ(c->n_groups, kGroupsPerFamily.at(f->name)) << chip;
+        EXPECT_EQ(c->n_left_out, 0u) << chip << ": " << c->left_out;
+        std::set<std::string> every;
+        for (size_t g = 0; g < c->n_groups; g++) {
+            const fm_counter_config &cfg = c->group[g];
+            EXPECT_EQ(cfg.passes, 1u) << chip << " group " << g;
+            EXPECT_GT(cfg.image_size, 0u);
+            ASSERT_EQ(cfg.n, c->plan.groups[g].n);
+            for (size_t i = 0; i < cfg.n; i++) {
+                ASSERT_LT(c->all_index[g][i], c->all.n);
+                EXPECT_STREQ(c->all.names[c->all_index[g][i]], cfg.names[i]) << chip;
+                every.insert(cfg.names[i]);
+            }
+        }
+        EXPECT_EQ(every.size(), c->all.n) << chip << ": each metric once in the replay image";
+        EXPECT_GE(c->all.passes, 2u) << chip;
+        std::printf("%-6s %-6s groups %zu, replay image %zu metrics in %zu passes\n", f->name,
+                    chip, c->n_groups, c->all.n, c->all.passes);
+        fm_counter_configs_free(c.get());
+    }
+    // an unknown chip: a clear error, nothing made
+    auto c = std::make_unique<fm_counter_configs>();
+    char why[512] = "";
+    EXPECT_NE(fm_counter_configs_build(c.get(), "GX999", nullptr, why, sizeof why), 0);
+    EXPECT_NE(std::string(why).find("GX999"), std::string::npos) << why;
+    fm_counter_configs_free(c.get());
+}
 
 } // namespace

@@ -1,0 +1,137 @@
+/* counter_configs.c - configuration images per metric group (see counter_configs.h). */
+#include "counter_configs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_api.h"
+#include "metric_catalog.h"
+#include "profiler_host.h"
+
+/* A host object with the config's metrics, its configuration image and its passes. */
+static int make_config(fm_counter_config *c, const char *chip, const uint8_t *availability,
+                       char *why, size_t len)
+{
+    fm_cupti_host_initialize init = {.structSize = FM_CUPTI_HOST_INITIALIZE_SIZE,
+                                     .profilerType = FM_CUPTI_PROFILER_TYPE_RANGE_PROFILER,
+                                     .pChipName = chip,
+                                     .pCounterAvailabilityImage = availability};
+    CUptiResult r = fm_api.cuptiProfilerHostInitialize(&init);
+    if (r != CUPTI_SUCCESS)
+        return fm_cupti_fail(why, len, r, "cuptiProfilerHostInitialize(%s) failed", chip);
+    c->host = init.pHostObject;
+    fm_cupti_host_add_metrics add = {.structSize = FM_CUPTI_HOST_ADD_METRICS_SIZE,
+                                     .pHostObject = c->host,
+                                     .ppMetricNames = c->names,
+                                     .numMetrics = c->n};
+    if ((r = fm_api.cuptiProfilerHostConfigAddMetrics(&add)) != CUPTI_SUCCESS)
+        return fm_cupti_fail(why, len, r, "cuptiProfilerHostConfigAddMetrics failed");
+    fm_cupti_host_config_size size = {.structSize = FM_CUPTI_HOST_CONFIG_SIZE_SIZE,
+                                      .pHostObject = c->host};
+    if ((r = fm_api.cuptiProfilerHostGetConfigImageSize(&size)) != CUPTI_SUCCESS)
+        return fm_cupti_fail(why, len, r, "cuptiProfilerHostGetConfigImageSize failed");
+    c->image_size = size.configImageSize;
+    if (!(c->image = malloc(c->image_size ? c->image_size : 1)))
+        return fm_cupti_fail(why, len, CUPTI_ERROR_OUT_OF_MEMORY, "no memory for an image");
+    fm_cupti_host_config_image get = {.structSize = FM_CUPTI_HOST_CONFIG_IMAGE_SIZE,
+                                      .pHostObject = c->host,
+                                      .configImageSize = c->image_size,
+                                      .pConfigImage = c->image};
+    if ((r = fm_api.cuptiProfilerHostGetConfigImage(&get)) != CUPTI_SUCCESS)
+        return fm_cupti_fail(why, len, r, "cuptiProfilerHostGetConfigImage failed");
+    fm_cupti_host_num_passes passes = {.structSize = FM_CUPTI_HOST_NUM_PASSES_SIZE,
+                                       .configImageSize = c->image_size,
+                                       .pConfigImage = c->image};
+    if ((r = fm_api.cuptiProfilerHostGetNumOfPasses(&passes)) != CUPTI_SUCCESS)
+        return fm_cupti_fail(why, len, r, "cuptiProfilerHostGetNumOfPasses failed");
+    c->passes = passes.numOfPasses;
+    return 0;
+}
+
+/* Each distinct name once (the duration is in several groups), and where each group's
+ * metrics are in the list. */
+static void list_every_metric(fm_counter_configs *c)
+{
+    fm_counter_config *all = &c->all;
+    for (size_t g = 0; g < c->n_groups; g++) {
+        const fm_metric_group *mg = &c->plan.groups[g];
+        for (size_t i = 0; i < mg->n; i++) {
+            size_t at = 0;
+            while (at < all->n && strcmp(all->names[at], mg->names[i]) != 0)
+                at++;
+            if (at == all->n)
+                all->names[all->n++] = mg->names[i];
+            c->all_index[g][i] = (uint32_t)at;
+        }
+    }
+}
+
+static void note_left_out(fm_counter_configs *c)
+{
+    size_t used = 0;
+    const fm_catalog_metric *const *lists[2] = {c->plan.multipass, c->plan.rejected};
+    size_t counts[2] = {c->plan.n_multipass, c->plan.n_rejected};
+    c->left_out[0] = '\0';
+    c->n_left_out = counts[0] + counts[1];
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < counts[l] && used < sizeof c->left_out; i++) {
+            int n = snprintf(c->left_out + used, sizeof c->left_out - used, "%s%s",
+                             used ? ", " : "", lists[l][i]->name);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+}
+
+int fm_counter_configs_build(fm_counter_configs *c, const char *chip,
+                             const uint8_t *availability, char *why, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->chip, sizeof c->chip, "%s", chip ? chip : "");
+    const fm_chip_family *family = fm_catalog_for_chip(c->chip);
+    if (!family)
+        return fm_cupti_fail(why, len, CUPTI_ERROR_NOT_SUPPORTED,
+                             "chip %s is not in this release's metric catalog", c->chip);
+    fm_host_oracle oracle = {.chip = c->chip, .counter_availability = availability};
+    if (fm_groups_build(family, fm_profiler_host_passes, &oracle, &c->plan) != 0 ||
+        c->plan.n_groups == 0)
+        return fm_cupti_fail(why, len,
+                             oracle.last_result ? oracle.last_result : CUPTI_ERROR_UNKNOWN,
+                             "no metric group could be built for chip %s (last call: %s)",
+                             c->chip, oracle.last_call ? oracle.last_call : "none");
+    if (c->plan.n_groups > FM_CONFIGS_MAX_GROUPS)
+        return fm_cupti_fail(why, len, CUPTI_ERROR_NOT_SUPPORTED,
+                             "chip %s needs %zu metric groups", c->chip, c->plan.n_groups);
+    c->n_groups = c->plan.n_groups;
+    for (size_t g = 0; g < c->n_groups; g++) {
+        const fm_metric_group *mg = &c->plan.groups[g];
+        memcpy(c->group[g].names, mg->names, mg->n * sizeof *mg->names);
+        c->group[g].n = mg->n;
+        int rc = make_config(&c->group[g], c->chip, availability, why, len);
+        if (rc)
+            return rc;
+    }
+    list_every_metric(c);
+    note_left_out(c);
+    return make_config(&c->all, c->chip, availability, why, len);
+}
+
+static void free_config(fm_counter_config *c)
+{
+    if (c->host) {
+        fm_cupti_host_deinitialize fini = {.structSize = FM_CUPTI_HOST_DEINITIALIZE_SIZE,
+                                           .pHostObject = c->host};
+        fm_api.cuptiProfilerHostDeinitialize(&fini);
+    }
+    free(c->image);
+    c->host = NULL;
+    c->image = NULL;
+}
+
+void fm_counter_configs_free(fm_counter_configs *c)
+{
+    for (size_t g = 0; g < FM_CONFIGS_MAX_GROUPS; g++)
+        free_config(&c->group[g]);
+    free_config(&c->all);
+}

@@ -415,7 +415,7 @@ else
 fi
 
 # The range profiler probe: CUPTI's Range Profiler and profiler host API called directly, as
-# the hook's glue will call them; linked with the toolkit's libcupti (run path to its folder,
+# the hook's glue calls them; linked with the toolkit's libcupti (run path to its folder,
 # headers from the toolkit's include/ or extras/CUPTI/include/).
 RP=""
 CUPTI_LIB_DIR=""

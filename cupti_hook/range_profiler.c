@@ -293,12 +293,18 @@ static int read_values(void *self, void *state, int group, int launched, double 
         .structSize = CUpti_RangeProfiler_Stop_Params_STRUCT_SIZE,
         .pRangeProfilerObject = cs->object};
     CALL(cuptiRangeProfilerStop, &stop, why, len);
-    /* decoded even for a failed launch: the profiler's buffers are left empty */
     CUpti_RangeProfiler_DecodeData_Params decode = {
         .structSize = CUpti_RangeProfiler_DecodeData_Params_STRUCT_SIZE,
         .pRangeProfilerObject = cs->object};
+    if (!launched) {
+        /* the program's launch failed: nothing ran to read. Decoded all the same, so that
+         * the profiler's buffers are left empty; its complaint about an empty range is not
+         * the profiler failing */
+        fm_api.cuptiRangeProfilerDecodeData(&decode);
+        return FM_BACKEND_LOST;
+    }
     CALL(cuptiRangeProfilerDecodeData, &decode, why, len);
-    if (!launched || !stop.isAllPassSubmitted || decode.numOfRangeDropped)
+    if (!stop.isAllPassSubmitted || decode.numOfRangeDropped)
         return FM_BACKEND_LOST;
     CUpti_RangeProfiler_GetCounterDataInfo_Params info = {
         .structSize = CUpti_RangeProfiler_GetCounterDataInfo_Params_STRUCT_SIZE,

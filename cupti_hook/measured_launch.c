@@ -55,6 +55,11 @@ static _Thread_local struct {
     ctx_slot *slot;
     fm_launch_decision d;
     uint64_t t0;
+    /* launch callbacks that came while this thread's measurement was armed: the profiler
+     * replaying the kernel, or the driver launching on its own, never the program (a thread
+     * makes one call at a time). Neither counted nor gated: the gate would wait for this
+     * very measurement. */
+    uint32_t nested;
 } pending;
 
 static uint64_t now_ns(void)
@@ -241,7 +246,10 @@ static void end_measurement(ctx_slot *c)
 void fm_measuring_launch(uint64_t context, uint32_t device, const fm_launch_info *l,
                          int never_measure)
 {
-    pending.slot = NULL;
+    if (pending.slot) {
+        pending.nested++;
+        return;
+    }
     ctx_slot *c = atomic_load_explicit(&s.on, memory_order_relaxed) ? usable_slot(context, device)
                                                                     : NULL;
     if (!c) { /* not measuring, or not on this context: nothing to keep out of */
@@ -315,6 +323,10 @@ static void submit(const fm_launch_decision *d, const double *values, uint32_t p
 
 void fm_measuring_launch_done(int launched)
 {
+    if (pending.nested) { /* the exit of a launch inside this thread's measurement */
+        pending.nested--;
+        return;
+    }
     fm_gate_leave();
     ctx_slot *c = pending.slot;
     if (!c)

@@ -48,6 +48,7 @@ struct FakeCounterBackend {
 
     int plan_error = 0;                    // nonzero: plan() fails with it
     int decode_us = 0;                     // how long read() waits for the kernel
+    bool replay_callbacks = false;         // a measured launch's replays reach the callback
     std::map<uint64_t, int> arm_error;     // context -> arm() fails with it
     std::map<std::string, std::vector<std::vector<double>>> values; // kernel -> group -> raw
     std::mutex mu;
@@ -167,7 +168,19 @@ struct FakeCounterBackend {
         fm_measuring_launch(context, 0, &l, never ? 1 : 0);
         if (ok)
             ran(context, l.name, scale);
+        if (replay_callbacks && armed(context))
+            for (int pass = 1; pass < 3; pass++) { // the replays, seen as launches
+                fm_measuring_launch(context, 0, &l, 0);
+                fm_measuring_launch_done(1);
+            }
         fm_measuring_launch_done(ok ? 1 : 0);
+    }
+
+    bool armed(uint64_t context)
+    {
+        std::lock_guard<std::mutex> g(mu);
+        auto c = contexts.find(context);
+        return c != contexts.end() && c->second.armed_group != FM_SAMPLE_NONE - 10;
     }
 };
 
@@ -280,6 +293,27 @@ TEST(MeasuredLaunch, ExactModeSplitsAReplayedLaunchIntoItsGroups)
         EXPECT_EQ(s.passes, 3u);
         EXPECT_EQ(s.values, fake.values["gemm"][group_index(t, s.group)]) << "group " << s.group;
     }
+    EXPECT_TRUE(near(k["gemm"].ops[kBf16Tensor], 65536.0 * kGemms));
+}
+
+// Should the profiler's replays of a measured kernel (or the driver's own launches) reach the
+// launch callback while the measurement is armed, they are neither counted nor made to wait
+// at the gate (which would wait for that very measurement forever).
+TEST(MeasuredLaunch, LaunchCallbacksInsideAMeasurementAreNotThePrograms)
+{
+    TempDir tmp;
+    FakeCounterBackend fake;
+    fake.replay_callbacks = true;
+    const uint64_t kGemms = 200;
+    Trace t = run_measured(tmp, fake, FM_PROFILE_EXACT, [&] {
+        fm_launch_info gemm = kernel_launch("gemm", 0x7f5000000000ull);
+        for (uint64_t i = 0; i < kGemms; i++)
+            fake.launch(kCtxA, gemm);
+        return fake.reads == kGemms && fake.lost == 0 ? 0 : 20;
+    });
+    auto k = totals_by_kernel(t);
+    EXPECT_EQ(k["gemm"].launches, kGemms);
+    EXPECT_EQ(k["gemm"].measured, kGemms);
     EXPECT_TRUE(near(k["gemm"].ops[kBf16Tensor], 65536.0 * kGemms));
 }
 

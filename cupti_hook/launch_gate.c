@@ -9,7 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAIT_LIMIT_NS 60000000000ull /* a measurement never takes this long: go on regardless */
+/* How long a launch waits for another thread's measurement before it goes on regardless: a
+ * measurement lasts as long as its kernel (milliseconds), and should the driver ever make the
+ * measured launch wait for this thread, both go on after this long; the measurement is then
+ * lost (two ranges), not wrong. */
+#define WAIT_LIMIT_NS 5000000000ull
 
 static _Alignas(64) fm_gate_flag flags[FM_GATE_THREADS];
 static _Atomic uint32_t flags_used; /* high-water mark: the measurer scans this many */

@@ -498,19 +498,41 @@ TEST(MeasuredLaunch, ArgumentsThatDoNotDecideTheWorkAreFolded)
     // gemm 4,096 x K, K = 1..4. (The seeds before the fold were each read in one group
     // only: their launches carry that group's work alone, as the trace says of a signature
     // never read in every group.)
-    uint64_t folded_launches = 0;
+    uint64_t folded_launches = 0, folded_credited = 0;
     double folded_ops = 0;
     for (auto &a : t.aggregates)
         if (t.signatures.at(a.signature).arg_hash == ~0ull) {
-            EXPECT_EQ(a.launches_measured + a.launches_extrapolated, a.launches);
             folded_launches += a.launches;
+            folded_credited += a.launches_measured + a.launches_extrapolated;
             for (auto &c : a.classes)
                 folded_ops += c.first == kFp32 ? c.second.first + c.second.second : 0;
         }
     EXPECT_GE(folded_launches, 2950u);
-    EXPECT_TRUE(near(folded_ops, 1024.0 * (double)folded_launches)) << folded_ops;
-    EXPECT_TRUE(near(k["gemm_k"].ops[kBf16Tensor], 4096.0 * 750 * (1 + 2 + 3 + 4)))
-        << k["gemm_k"].ops[kBf16Tensor];
+    EXPECT_GE(folded_credited + 10, folded_launches) << "a few first launches may be unmeasured";
+    EXPECT_TRUE(near(folded_ops, 1024.0 * (double)folded_credited)) << folded_ops;
+    // each K's signature credited 4,096 x K per launch it measured or extrapolated (a K's first
+    // launches may wait for their signature's full count longer than the collector holds
+    // them, here 3 flushes of 10 ms: those few are written unmeasured, credited nothing)
+    std::map<uint64_t, std::pair<uint64_t, double>> per_k; // K -> credited launches, ops
+    uint64_t gemm_launches = 0;
+    for (auto &a : t.aggregates) {
+        const auto &sig = t.signatures.at(a.signature);
+        if (sig.name != "gemm_k")
+            continue;
+        gemm_launches += a.launches;
+        auto &x = per_k[sig.arg_hash - 0x2000];
+        x.first += a.launches_measured + a.launches_extrapolated;
+        for (auto &c : a.classes)
+            x.second += c.first == kBf16Tensor ? c.second.first + c.second.second : 0;
+    }
+    EXPECT_EQ(gemm_launches, 3000u);
+    uint64_t credited = 0;
+    for (auto &kv : per_k) {
+        EXPECT_TRUE(near(kv.second.second, 4096.0 * (double)kv.first * (double)kv.second.first))
+            << "K " << kv.first << ": " << kv.second.second;
+        credited += kv.second.first;
+    }
+    EXPECT_GE(credited, 2980u);
 }
 
 TEST(MeasuredLaunch, WithoutTheLearnerEverySeedIsASignature)

@@ -578,11 +578,19 @@ static void write_phases(void)
 /* One AGGREGATE per (signature, phase) that launched or ran since the last flush: its
  * settled launches (counted, and not awaiting measured values), the measured and credited
  * operations, and the kernels' time. */
-/* Flushes a pair's launches may wait for their signature's first full count (every metric
+/* How long a pair's launches may wait for their signature's first full count (every metric
  * group read once) before they are written as unmeasured: a new signature's first launches
- * are measured one group each, and its launches in between would otherwise stay uncredited
- * for good. Bounded, because what waits is not in the file yet. */
-#define HOLD_FLUSHES 3
+ * are measured one group each (up to 11 groups), so at a training step a second the full
+ * count takes up to 11 s, and launches written before it would stay uncredited for good.
+ * 30 s, as flushes: at least 3, at most 255. Bounded, because what waits is not in the file
+ * yet: a crash meanwhile loses those launches' counts (their kernels' time is written). */
+#define HOLD_NS 30000000000ull
+
+static uint8_t hold_flushes(void)
+{
+    uint64_t n = HOLD_NS / ((uint64_t)g.cfg.interval_ms * 1000000ull);
+    return (uint8_t)(n < 3 ? 3 : n > 255 ? 255 : n);
+}
 
 static void write_aggregates(uint64_t now, int final)
 {
@@ -609,7 +617,7 @@ static void write_aggregates(uint64_t now, int final)
         uint64_t dl = settled > g.shadow_launches[i] ? settled - g.shadow_launches[i] : 0;
         uint64_t read = fm_measure_read_in_flush(i);
         int hold = (dl || read) && !final && fm_measure_active() && !fm_measure_complete(sig) &&
-                   g.held[i] < HOLD_FLUSHES;
+                   g.held[i] < hold_flushes();
         if (hold) {
             g.held[i]++;
             dl = 0; /* launches and readings wait for the signature's full count */

@@ -26,6 +26,7 @@ using namespace hooktest;
 const std::string kLib = FLOPMETER_HOOK_LIB;
 const std::string kPlain = HOOK_PLAIN_PROGRAM;
 const std::string kLateDriver = HOOK_LATE_DRIVER_PROGRAM;
+const std::string kDlopenApi = HOOK_DLOPEN_API_PROGRAM;
 const std::string kCudaProgram = HOOK_CUDA_PROGRAM; // "" without the driver stub
 const std::string kStub = CUDA_DRIVER_STUB;         // "" when not found
 const std::string kPython = PYTHON3_EXECUTABLE;     // "" when not found
@@ -342,6 +343,21 @@ TEST(HookProcess, GlobalCuInitReachesADriverLoadedLater)
     Trace t = the_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_TRUE(has_no_device_record(t));
+}
+
+// Loaded late with dlopen, as the CUDA driver loads the library CUDA_INJECTION64_PATH names:
+// its thread-local variables then live in dynamically allocated TLS, and its C API works from
+// every thread (phases and steps on five threads).
+TEST(HookProcess, LoadedLateWithDlopenItsApiWorksOnEveryThread)
+{
+    Fixture f;
+    Env e = f.env(false);
+    if (!kPreloadFirst.empty())
+        e.set("LD_PRELOAD", kPreloadFirst); // the sanitizer's runtime for an instrumented lib
+    e.set("FLOPMETER_QUIET", "1");
+    ProcResult r = run_process({kDlopenApi, kLib}, e);
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "ok\n");
 }
 
 TEST(HookProcess, ForkKeepsOneTraceTheParents)

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_api.h"
+#include <cupti.h>
+
 #include "metric_catalog.h"
 #include "profiler_host.h"
 
@@ -13,40 +14,9 @@
 static int make_config(fm_counter_config *c, const char *chip, const uint8_t *availability,
                        char *why, size_t len)
 {
-    fm_cupti_host_initialize init = {.structSize = FM_CUPTI_HOST_INITIALIZE_SIZE,
-                                     .profilerType = FM_CUPTI_PROFILER_TYPE_RANGE_PROFILER,
-                                     .pChipName = chip,
-                                     .pCounterAvailabilityImage = availability};
-    CUptiResult r = fm_api.cuptiProfilerHostInitialize(&init);
-    if (r != CUPTI_SUCCESS)
-        return fm_cupti_fail(why, len, r, "cuptiProfilerHostInitialize(%s) failed", chip);
-    c->host = init.pHostObject;
-    fm_cupti_host_add_metrics add = {.structSize = FM_CUPTI_HOST_ADD_METRICS_SIZE,
-                                     .pHostObject = c->host,
-                                     .ppMetricNames = c->names,
-                                     .numMetrics = c->n};
-    if ((r = fm_api.cuptiProfilerHostConfigAddMetrics(&add)) != CUPTI_SUCCESS)
-        return fm_cupti_fail(why, len, r, "cuptiProfilerHostConfigAddMetrics failed");
-    fm_cupti_host_config_size size = {.structSize = FM_CUPTI_HOST_CONFIG_SIZE_SIZE,
-                                      .pHostObject = c->host};
-    if ((r = fm_api.cuptiProfilerHostGetConfigImageSize(&size)) != CUPTI_SUCCESS)
-        return fm_cupti_fail(why, len, r, "cuptiProfilerHostGetConfigImageSize failed");
-    c->image_size = size.configImageSize;
-    if (!(c->image = malloc(c->image_size ? c->image_size : 1)))
-        return fm_cupti_fail(why, len, CUPTI_ERROR_OUT_OF_MEMORY, "no memory for an image");
-    fm_cupti_host_config_image get = {.structSize = FM_CUPTI_HOST_CONFIG_IMAGE_SIZE,
-                                      .pHostObject = c->host,
-                                      .configImageSize = c->image_size,
-                                      .pConfigImage = c->image};
-    if ((r = fm_api.cuptiProfilerHostGetConfigImage(&get)) != CUPTI_SUCCESS)
-        return fm_cupti_fail(why, len, r, "cuptiProfilerHostGetConfigImage failed");
-    fm_cupti_host_num_passes passes = {.structSize = FM_CUPTI_HOST_NUM_PASSES_SIZE,
-                                       .configImageSize = c->image_size,
-                                       .pConfigImage = c->image};
-    if ((r = fm_api.cuptiProfilerHostGetNumOfPasses(&passes)) != CUPTI_SUCCESS)
-        return fm_cupti_fail(why, len, r, "cuptiProfilerHostGetNumOfPasses failed");
-    c->passes = passes.numOfPasses;
-    return 0;
+    const char *call = "";
+    int r = fm_profiler_host_config(chip, availability, c->names, c->n, &c->made, &call);
+    return r ? fm_cupti_fail(why, len, r, "%s failed for chip %s", call, chip) : 0;
 }
 
 /* Each distinct name once (the duration is in several groups), and where each group's
@@ -117,21 +87,9 @@ int fm_counter_configs_build(fm_counter_configs *c, const char *chip,
     return make_config(&c->all, c->chip, availability, why, len);
 }
 
-static void free_config(fm_counter_config *c)
-{
-    if (c->host) {
-        fm_cupti_host_deinitialize fini = {.structSize = FM_CUPTI_HOST_DEINITIALIZE_SIZE,
-                                           .pHostObject = c->host};
-        fm_api.cuptiProfilerHostDeinitialize(&fini);
-    }
-    free(c->image);
-    c->host = NULL;
-    c->image = NULL;
-}
-
 void fm_counter_configs_free(fm_counter_configs *c)
 {
     for (size_t g = 0; g < FM_CONFIGS_MAX_GROUPS; g++)
-        free_config(&c->group[g]);
-    free_config(&c->all);
+        fm_profiler_host_config_free(&c->group[g].made);
+    fm_profiler_host_config_free(&c->all.made);
 }

@@ -15,6 +15,7 @@
 
 #include "cupti_host_abi.h"
 #include "metric_groups.h"
+#include "profiler_host.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,12 +25,9 @@ extern "C" {
 #define FM_CONFIGS_MAX_NAMES (FM_CONFIGS_MAX_GROUPS * FM_GROUP_MAX_METRICS)
 
 typedef struct fm_counter_config {
-    fm_cupti_host_object *host;
-    uint8_t *image;
-    size_t image_size;
+    fm_host_config made;                     /* host object, image, passes */
     const char *names[FM_CONFIGS_MAX_NAMES]; /* the metrics, as evaluated (into the catalog) */
     size_t n;
-    size_t passes;                           /* CUPTI's count for the image */
 } fm_counter_config;
 
 typedef struct fm_counter_configs {

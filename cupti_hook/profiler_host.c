@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_api.h"
 
@@ -23,50 +24,69 @@ int fm_profiler_host_chips(const char *const **chips, size_t *n)
     return 0;
 }
 
-static int failed(fm_host_oracle *o, const char *call, CUptiResult r)
+int fm_profiler_host_config(const char *chip, const uint8_t *availability,
+                            const char *const *metrics, size_t n, fm_host_config *out,
+                            const char **failed_call)
 {
-    o->last_result = (int)r;
-    o->last_call = call;
-    return (int)r;
-}
-
-/* Adds the metrics to a fresh host object, builds its configuration image and counts the
- * image's passes. */
-static int count_passes(fm_host_oracle *o, fm_cupti_host_object *host,
-                        const char *const *metrics, size_t n, size_t *out_passes)
-{
+    memset(out, 0, sizeof *out);
+    fm_cupti_host_initialize init = {.structSize = FM_CUPTI_HOST_INITIALIZE_SIZE,
+                                     .profilerType = FM_CUPTI_PROFILER_TYPE_RANGE_PROFILER,
+                                     .pChipName = chip,
+                                     .pCounterAvailabilityImage = availability};
+    CUptiResult r = fm_api.cuptiProfilerHostInitialize(&init);
+    if (r != CUPTI_SUCCESS) {
+        *failed_call = "cuptiProfilerHostInitialize";
+        return (int)r;
+    }
+    out->host = init.pHostObject;
     /* CUPTI takes the names as char ** but does not write through them. */
     fm_cupti_host_add_metrics add = {.structSize = FM_CUPTI_HOST_ADD_METRICS_SIZE,
-                                     .pHostObject = host,
+                                     .pHostObject = out->host,
                                      .ppMetricNames = (const char **)metrics,
                                      .numMetrics = n};
-    CUptiResult r = fm_api.cuptiProfilerHostConfigAddMetrics(&add);
-    if (r != CUPTI_SUCCESS)
-        return failed(o, "cuptiProfilerHostConfigAddMetrics", r);
+    if ((r = fm_api.cuptiProfilerHostConfigAddMetrics(&add)) != CUPTI_SUCCESS) {
+        *failed_call = "cuptiProfilerHostConfigAddMetrics";
+        return (int)r;
+    }
     fm_cupti_host_config_size size = {.structSize = FM_CUPTI_HOST_CONFIG_SIZE_SIZE,
-                                      .pHostObject = host};
-    r = fm_api.cuptiProfilerHostGetConfigImageSize(&size);
-    if (r != CUPTI_SUCCESS)
-        return failed(o, "cuptiProfilerHostGetConfigImageSize", r);
-    uint8_t *image = malloc(size.configImageSize ? size.configImageSize : 1);
-    if (!image)
-        return failed(o, "malloc", CUPTI_ERROR_OUT_OF_MEMORY);
+                                      .pHostObject = out->host};
+    if ((r = fm_api.cuptiProfilerHostGetConfigImageSize(&size)) != CUPTI_SUCCESS) {
+        *failed_call = "cuptiProfilerHostGetConfigImageSize";
+        return (int)r;
+    }
+    out->image_size = size.configImageSize;
+    if (!(out->image = malloc(out->image_size ? out->image_size : 1))) {
+        *failed_call = "malloc";
+        return (int)CUPTI_ERROR_OUT_OF_MEMORY;
+    }
     fm_cupti_host_config_image get = {.structSize = FM_CUPTI_HOST_CONFIG_IMAGE_SIZE,
-                                      .pHostObject = host,
-                                      .configImageSize = size.configImageSize,
-                                      .pConfigImage = image};
-    r = fm_api.cuptiProfilerHostGetConfigImage(&get);
+                                      .pHostObject = out->host,
+                                      .configImageSize = out->image_size,
+                                      .pConfigImage = out->image};
+    if ((r = fm_api.cuptiProfilerHostGetConfigImage(&get)) != CUPTI_SUCCESS) {
+        *failed_call = "cuptiProfilerHostGetConfigImage";
+        return (int)r;
+    }
     fm_cupti_host_num_passes passes = {.structSize = FM_CUPTI_HOST_NUM_PASSES_SIZE,
-                                       .configImageSize = size.configImageSize,
-                                       .pConfigImage = image};
-    if (r != CUPTI_SUCCESS)
-        failed(o, "cuptiProfilerHostGetConfigImage", r);
-    else if ((r = fm_api.cuptiProfilerHostGetNumOfPasses(&passes)) != CUPTI_SUCCESS)
-        failed(o, "cuptiProfilerHostGetNumOfPasses", r);
-    else
-        *out_passes = passes.numOfPasses;
-    free(image);
-    return (int)r;
+                                       .configImageSize = out->image_size,
+                                       .pConfigImage = out->image};
+    if ((r = fm_api.cuptiProfilerHostGetNumOfPasses(&passes)) != CUPTI_SUCCESS) {
+        *failed_call = "cuptiProfilerHostGetNumOfPasses";
+        return (int)r;
+    }
+    out->passes = passes.numOfPasses;
+    return 0;
+}
+
+void fm_profiler_host_config_free(fm_host_config *c)
+{
+    if (c->host) {
+        fm_cupti_host_deinitialize fini = {.structSize = FM_CUPTI_HOST_DEINITIALIZE_SIZE,
+                                           .pHostObject = c->host};
+        fm_api.cuptiProfilerHostDeinitialize(&fini);
+    }
+    free(c->image);
+    memset(c, 0, sizeof *c);
 }
 
 int fm_profiler_host_passes(void *ctx, const char *const *metrics, size_t n, size_t *out_passes)
@@ -74,19 +94,15 @@ int fm_profiler_host_passes(void *ctx, const char *const *metrics, size_t n, siz
     fm_host_oracle *o = ctx;
     o->last_result = 0;
     o->last_call = NULL;
-    /* A host object accumulates metrics and cannot be emptied: one per question. */
-    fm_cupti_host_initialize init = {.structSize = FM_CUPTI_HOST_INITIALIZE_SIZE,
-                                     .profilerType = FM_CUPTI_PROFILER_TYPE_RANGE_PROFILER,
-                                     .pChipName = o->chip,
-                                     .pCounterAvailabilityImage = o->counter_availability};
-    CUptiResult r = fm_api.cuptiProfilerHostInitialize(&init);
-    if (r != CUPTI_SUCCESS)
-        return failed(o, "cuptiProfilerHostInitialize", r);
-    int result = count_passes(o, init.pHostObject, metrics, n, out_passes);
-    fm_cupti_host_deinitialize fini = {.structSize = FM_CUPTI_HOST_DEINITIALIZE_SIZE,
-                                       .pHostObject = init.pHostObject};
-    fm_api.cuptiProfilerHostDeinitialize(&fini);
-    return result;
+    fm_host_config c;
+    int r = fm_profiler_host_config(o->chip, o->counter_availability, metrics, n, &c,
+                                    &o->last_call);
+    if (r == 0)
+        *out_passes = c.passes;
+    else
+        o->last_result = r;
+    fm_profiler_host_config_free(&c);
+    return r;
 }
 
 const char *fm_profiler_host_result_string(int result)

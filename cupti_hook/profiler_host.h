@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cupti_host_abi.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,6 +31,22 @@ typedef struct fm_host_oracle {
     int last_result;                     /* out: CUptiResult of the last failed call, else 0 */
     const char *last_call;               /* out: which call failed, for messages */
 } fm_host_oracle;
+
+/* A configuration image for the metrics on a chip, made by a fresh host object (CUPTI's
+ * objects accumulate metrics and cannot be emptied): the object, kept for evaluating values
+ * later, the image and its passes. 0, or the failing CUptiResult with *failed_call naming the
+ * call; what was made is in *host and *image either way (release with
+ * fm_profiler_host_config_free). availability may be NULL. */
+typedef struct fm_host_config {
+    fm_cupti_host_object *host;
+    uint8_t *image;
+    size_t image_size;
+    size_t passes;
+} fm_host_config;
+int fm_profiler_host_config(const char *chip, const uint8_t *availability,
+                            const char *const *metrics, size_t n, fm_host_config *out,
+                            const char **failed_call);
+void fm_profiler_host_config_free(fm_host_config *c);
 
 /* An fm_pass_oracle (metric_groups.h): ctx is an fm_host_oracle. Sets *out_passes to the
  * passes the metrics need together on that chip. 0, or the failing CUptiResult: a metric the

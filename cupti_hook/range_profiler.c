@@ -244,8 +244,8 @@ static int arm(void *self, void *state, int group, char *why, size_t len)
     CUpti_RangeProfiler_SetConfig_Params set = {
         .structSize = CUpti_RangeProfiler_SetConfig_Params_STRUCT_SIZE,
         .pRangeProfilerObject = cs->object,
-        .configSize = c->image_size,
-        .pConfig = c->image,
+        .configSize = c->made.image_size,
+        .pConfig = c->made.image,
         .counterDataImageSize = cs->data_size[i],
         .pCounterDataImage = cs->data[i],
         .range = CUPTI_AutoRange,
@@ -267,7 +267,7 @@ static int evaluate(fm_counter_config *c, context_state *cs, int i, double *out,
                     size_t len)
 {
     fm_cupti_host_evaluate ev = {.structSize = FM_CUPTI_HOST_EVALUATE_SIZE,
-                                 .pHostObject = c->host,
+                                 .pHostObject = c->made.host,
                                  .pCounterDataImage = cs->data[i],
                                  .counterDataImageSize = cs->data_size[i],
                                  .rangeIndex = 0,
@@ -330,7 +330,7 @@ static int read_values(void *self, void *state, int group, int launched, double 
                 values[at++] = got[rp.configs.all_index[g][m]];
             }
     }
-    *passes = (uint32_t)(c->passes ? c->passes : 1);
+    *passes = (uint32_t)(c->made.passes ? c->made.passes : 1);
     return 0;
 }
 

@@ -882,8 +882,8 @@ TEST(ProfilerHost, ConfigurationImagesPerGroupAndForEveryMetric)
         std::set<std::string> every;
         for (size_t g = 0; g < c->n_groups; g++) {
             const fm_counter_config &cfg = c->group[g];
-            EXPECT_EQ(cfg.passes, 1u) << chip << " group " << g;
-            EXPECT_GT(cfg.image_size, 0u);
+            EXPECT_EQ(cfg.made.passes, 1u) << chip << " group " << g;
+            EXPECT_GT(cfg.made.image_size, 0u);
             ASSERT_EQ(cfg.n, c->plan.groups[g].n);
             for (size_t i = 0; i < cfg.n; i++) {
                 ASSERT_LT(c->all_index[g][i], c->all.n);
@@ -892,9 +892,9 @@ TEST(ProfilerHost, ConfigurationImagesPerGroupAndForEveryMetric)
             }
         }
         EXPECT_EQ(every.size(), c->all.n) << chip << ": each metric once in the replay image";
-        EXPECT_GE(c->all.passes, 2u) << chip;
+        EXPECT_GE(c->all.made.passes, 2u) << chip;
         std::printf("%-6s %-6s groups %zu, replay image %zu metrics in %zu passes\n", f->name,
-                    chip, c->n_groups, c->all.n, c->all.passes);
+                    chip, c->n_groups, c->all.n, c->all.made.passes);
         fm_counter_configs_free(c.get());
     }
     // an unknown chip: a clear error, nothing made

@@ -62,37 +62,37 @@ static void *open_cupti_or_say(char *err, size_t errlen)
     return cupti;
 }
 
-/* The profiler host functions: all or none, so that one pointer tells whether they exist. */
-static int resolve_profiler_host(void *cupti)
+/* A set of optional functions, resolved all or none, so that one pointer tells whether the
+ * set exists. 0 when all were found. */
+typedef struct wanted_fn {
+    const char *name;
+    void **slot;
+} wanted_fn;
+
+static int resolve_all_or_none(void *lib, const wanted_fn *fns, size_t n)
 {
     int complete = 1;
-#define FM_RESOLVE_HOST(ret, fn, args)                                                         \
-    fm_api.fn = (ret(CUDAAPI *) args)dlsym(cupti, #fn);                                        \
-    complete &= fm_api.fn != NULL;
-    FM_PROFILER_HOST_FUNCTIONS(FM_RESOLVE_HOST)
-#undef FM_RESOLVE_HOST
-    if (!complete) {
-#define FM_CLEAR_HOST(ret, fn, args) fm_api.fn = NULL;
-        FM_PROFILER_HOST_FUNCTIONS(FM_CLEAR_HOST)
-#undef FM_CLEAR_HOST
-    }
+    for (size_t i = 0; i < n; i++)
+        complete &= (*fns[i].slot = dlsym(lib, fns[i].name)) != NULL;
+    for (size_t i = 0; i < n && !complete; i++)
+        *fns[i].slot = NULL;
     return complete ? 0 : -1;
 }
 
-/* The range profiler's functions, likewise all or none. */
+#define FM_WANTED(ret, fn, args) {#fn, (void **)&fm_api.fn},
+
+/* The profiler host functions (CUPTI 12.6 and newer). */
+static int resolve_profiler_host(void *cupti)
+{
+    static const wanted_fn fns[] = {FM_PROFILER_HOST_FUNCTIONS(FM_WANTED)};
+    return resolve_all_or_none(cupti, fns, sizeof fns / sizeof *fns);
+}
+
+/* The range profiler's functions, likewise. */
 static void resolve_range_profiler(void *cupti)
 {
-    int complete = 1;
-#define FM_RESOLVE_RANGE(ret, fn, args)                                                        \
-    fm_api.fn = (ret(CUDAAPI *) args)dlsym(cupti, #fn);                                        \
-    complete &= fm_api.fn != NULL;
-    FM_RANGE_PROFILER_FUNCTIONS(FM_RESOLVE_RANGE)
-#undef FM_RESOLVE_RANGE
-    if (!complete) {
-#define FM_CLEAR_RANGE(ret, fn, args) fm_api.fn = NULL;
-        FM_RANGE_PROFILER_FUNCTIONS(FM_CLEAR_RANGE)
-#undef FM_CLEAR_RANGE
-    }
+    static const wanted_fn fns[] = {FM_RANGE_PROFILER_FUNCTIONS(FM_WANTED)};
+    resolve_all_or_none(cupti, fns, sizeof fns / sizeof *fns);
 }
 
 int fm_cupti_host_api_load(char *err, size_t errlen)

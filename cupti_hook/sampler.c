@@ -216,6 +216,15 @@ static void count_measured(hot_state *h)
     atomic_fetch_add_explicit(&h->measured, 1, memory_order_relaxed);
 }
 
+/* A launch chosen by a draw after the first launches: counted as measured, and given the
+ * next group of the signature's rotation. */
+static int sampled_group(fm_sampler *s, hot_state *h, uint32_t sig)
+{
+    count_measured(h);
+    uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
+    return (int)((r + sig) % s->cfg.n_groups);
+}
+
 int fm_sampler_decide(fm_sampler *s, uint32_t sig)
 {
     if (!s || s->cfg.mode == FM_PROFILE_OFF)
@@ -237,9 +246,7 @@ int fm_sampler_decide(fm_sampler *s, uint32_t sig)
     if (fast) {
         if (next_random() >= fast - 1)
             return FM_SAMPLE_NONE;
-        count_measured(h);
-        uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
-        return (int)((r + sig) % s->cfg.n_groups);
+        return sampled_group(s, h, sig);
     }
     if (atomic_load_explicit(&h->first, memory_order_relaxed) < s->first) {
         /* the first launches: every group in turn, starting from a group that depends on the
@@ -261,9 +268,7 @@ int fm_sampler_decide(fm_sampler *s, uint32_t sig)
                     : atomic_load_explicit(&s->default_threshold, memory_order_relaxed);
     if (next_random() >= th)
         return FM_SAMPLE_NONE; /* the common case: loads of a line nobody writes, one draw */
-    count_measured(h);
-    uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
-    return (int)((r + sig) % s->cfg.n_groups);
+    return sampled_group(s, h, sig);
 }
 
 uint32_t fm_sampler_generation(const fm_sampler *s)
@@ -292,9 +297,7 @@ int fm_sampler_chosen(fm_sampler *s, uint32_t sig)
     if (!s || sig == 0 || sig > s->cfg.signatures)
         return FM_SAMPLE_NONE;
     hot_state *h = &s->hot[sig];
-    count_measured(h);
-    uint32_t r = atomic_fetch_add_explicit(&h->rotation, 1, memory_order_relaxed);
-    return (int)((r + sig) % s->cfg.n_groups);
+    return sampled_group(s, h, sig);
 }
 
 /* ---- results ------------------------------------------------------------------------------- */

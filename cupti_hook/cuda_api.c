@@ -152,6 +152,17 @@ int fm_cuda_api_load(char *err, size_t errlen)
     return 0;
 }
 
+CUptiResult fm_cupti_chip_name(uint32_t device, char *buf, size_t len)
+{
+    CUpti_Device_GetChipName_Params p;
+    memset(&p, 0, sizeof p);
+    p.structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE;
+    p.deviceIndex = device;
+    CUptiResult r = fm_api.cuptiDeviceGetChipName(&p);
+    snprintf(buf, len, "%s", r == CUPTI_SUCCESS && p.pChipName ? p.pChipName : "");
+    return r;
+}
+
 uint32_t fm_cupti_degrade_kind(CUptiResult r)
 {
     switch (r) {

@@ -96,6 +96,10 @@ int fm_cuda_api_load(char *err, size_t errlen);
  * one-line reason in err. */
 int fm_cupti_host_api_load(char *err, size_t errlen);
 
+/* The chip name of a CUDA device ordinal ("GH100"), as CUPTI names it, into buf ("" on
+ * failure). CUPTI_SUCCESS or the failing result. */
+CUptiResult fm_cupti_chip_name(uint32_t device, char *buf, size_t len);
+
 /* The degradation kind (trace_format.h) a CUPTI failure stands for. */
 uint32_t fm_cupti_degrade_kind(CUptiResult r);
 

@@ -349,13 +349,8 @@ static void on_context_created(const CUpti_ResourceData *rd)
         fm_api.cuDeviceGetPCIBusId(bus, sizeof bus, d);
     }
     inside = 0;
-    char chip[64] = "";
-    CUpti_Device_GetChipName_Params cp;
-    memset(&cp, 0, sizeof cp);
-    cp.structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE;
-    cp.deviceIndex = dev;
-    if (fm_api.cuptiDeviceGetChipName(&cp) == CUPTI_SUCCESS && cp.pChipName)
-        snprintf(chip, sizeof chip, "%s", cp.pChipName);
+    char chip[64];
+    fm_cupti_chip_name(dev, chip, sizeof chip);
     fm_hook_device(dev, name, (const uint8_t *)uuid.bytes, chip, (uint32_t)major,
                    (uint32_t)minor, (uint32_t)sms, (uint64_t)mem, bus);
 }

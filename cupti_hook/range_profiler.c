@@ -93,11 +93,8 @@ static const char *unsupported_reason(const CUpti_Profiler_DeviceSupported_Param
 
 static int chip_of(uint32_t device, char *chip, size_t chip_len, char *why, size_t len)
 {
-    CUpti_Device_GetChipName_Params p = {.structSize = CUpti_Device_GetChipName_Params_STRUCT_SIZE,
-                                         .deviceIndex = device};
-    CALL(cuptiDeviceGetChipName, &p, why, len);
-    snprintf(chip, chip_len, "%s", p.pChipName ? p.pChipName : "");
-    return 0;
+    CUptiResult r = fm_cupti_chip_name(device, chip, chip_len);
+    return r == CUPTI_SUCCESS ? 0 : say(why, len, r, "cuptiDeviceGetChipName failed");
 }
 
 static int counter_availability(CUcontext ctx, char *why, size_t len)

@@ -393,6 +393,14 @@ fi
 
 # ---- the CUDA test program -----------------------------------------------------------------
 
+use_prebuilt() { # VAR STEP NAME: VAR becomes the binary NAME from --prebuilt, when it has one
+  local var=$1 step=$2 name=$3
+  if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/$name" ]; then
+    printf -v "$var" '%s' "$(cd "$PREBUILT/gpu-tests" && pwd)/$name"
+    record "$step.prebuilt" info "a build made elsewhere" "using ${!var}"
+  fi
+}
+
 KL=""
 GPU_BIN=$BUILD_DIR/gpu-tests
 NVFLAGS=(-O2 -std=c++17 --threads 0 -gencode "arch=compute_90,code=sm_90"
@@ -408,10 +416,7 @@ else
   record compile_known_launches fail "known_launches built (sm_90 + PTX)" \
     "$([ -n "$NVCC" ] && echo "nvcc failed" || echo "no nvcc")" \
     "$(step_tail compile_ptds 2) $(step_tail compile_known_launches 3)"
-  if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/known_launches" ]; then
-    KL=$(cd "$PREBUILT/gpu-tests" && pwd)/known_launches
-    record compile_known_launches.prebuilt info "a build made elsewhere" "using $KL"
-  fi
+  use_prebuilt KL compile_known_launches known_launches
 fi
 
 # The range profiler probe: CUPTI's Range Profiler and profiler host API called directly, as
@@ -434,10 +439,7 @@ else
     "$(if [ -z "$NVCC" ]; then echo "no nvcc"; elif [ -z "$CUPTI_LIB_DIR" ]; then
       echo "no libcupti in the toolkit"; else echo "nvcc failed"; fi)" \
     "$(step_tail compile_range_probe 3)"
-  if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/range_profiler_probe" ]; then
-    RP=$(cd "$PREBUILT/gpu-tests" && pwd)/range_profiler_probe
-    record compile_range_probe.prebuilt info "a build made elsewhere" "using $RP"
-  fi
+  use_prebuilt RP compile_range_probe range_profiler_probe
 fi
 
 # The calibration program (tensor-core kernels need sm_90a; cuBLAS and cublasLt from the
@@ -458,10 +460,7 @@ else
   record compile_flop_kernels fail "flop_kernels built (sm_90a)" \
     "$([ -n "$NVCC" ] && echo "nvcc failed" || echo "no nvcc")" \
     "$(step_tail compile_flop_kernels 3)"
-  if [ -n "$PREBUILT" ] && [ -x "$PREBUILT/gpu-tests/flop_kernels" ]; then
-    FK=$(cd "$PREBUILT/gpu-tests" && pwd)/flop_kernels
-    record compile_flop_kernels.prebuilt info "a build made elsewhere" "using $FK"
-  fi
+  use_prebuilt FK compile_flop_kernels flop_kernels
 fi
 
 # ---- binaries for a machine that cannot build -------------------------------------------

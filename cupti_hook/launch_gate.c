@@ -70,17 +70,26 @@ static fm_gate_flag *flag(void)
     return NULL;
 }
 
+/* One round of a wait: spins at first, then yields the core. 0 once limit_ns have passed
+ * since the first yield (*start keeps its time; 0 before it). */
+static int keep_waiting(unsigned spin, uint64_t *start, uint64_t limit_ns)
+{
+    if (spin < 256)
+        return 1;
+    sched_yield();
+    if (!*start) {
+        *start = now_ns();
+        return 1;
+    }
+    return (spin & 255) != 0 || now_ns() - *start <= limit_ns;
+}
+
 static void spin_while_set(const _Atomic int *measuring)
 {
     uint64_t start = 0;
-    for (unsigned spin = 0; atomic_load_explicit(measuring, memory_order_acquire); spin++) {
-        if (spin < 256)
-            continue;
-        sched_yield();
-        if (!start)
-            start = now_ns();
-        else if ((spin & 1023) == 0 && now_ns() - start > WAIT_LIMIT_NS)
-            return;
+    for (unsigned spin = 0; atomic_load_explicit(measuring, memory_order_acquire) &&
+                            keep_waiting(spin, &start, WAIT_LIMIT_NS);
+         spin++) {
     }
 }
 
@@ -112,15 +121,9 @@ int fm_gate_drain(uint64_t context, uint64_t limit_ns)
     for (uint32_t i = 0; i < used; i++) {
         fm_gate_flag *f = &flags[i];
         for (unsigned spin = 0; f != fm_gate_mine && atomic_load(&f->context) == context;
-             spin++) {
-            if (spin < 256)
-                continue;
-            sched_yield();
-            if (!start)
-                start = now_ns();
-            else if ((spin & 255) == 0 && now_ns() - start > limit_ns)
+             spin++)
+            if (!keep_waiting(spin, &start, limit_ns))
                 return -1;
-        }
     }
     return 0;
 }

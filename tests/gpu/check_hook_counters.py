@@ -6,12 +6,6 @@
                            [--ncu-dir DIR] [--calibration FILE] [--seconds S]
                            [--plain-seconds S] [--ncu-seconds S] [--prefix P]
                            [--rows ROWS.jsonl] [--json OUT.json]
-    check_hook_counters.py torch --flopmeter BIN --sampled-traces DIR --exact-traces DIR
-                           [--off-traces DIR] --baseline-stdout FILE --sampled-stdout FILE
-                           --exact-stdout FILE [--off-stdout FILE] [--sampled-rc N]
-                           [--exact-rc N] [--baseline-seconds S] [--off-seconds S]
-                           [--sampled-seconds S] [--exact-seconds S] [--reports-dir DIR]
-                           [--prefix P] [--rows ROWS.jsonl] [--json OUT.json]
     check_hook_counters.py self-test [--flopmeter BIN]
 
 `items`: flop_kernels (the calibration program) ran under the hook with FLOPMETER_PROFILE=exact,
@@ -37,15 +31,11 @@ X_sparsity_on) where ncu was asked for X: the halves are added before comparing.
 A trace that says the counters could not be read (DEGRADATION, no COUNTER_SAMPLE) fails
 `counters_read` with the hook's message, and the comparisons that need samples are skipped.
 
-`torch`: torch_train_loop.py under the hook with FLOPMETER_PROFILE=sampled and =exact.
-`flopmeter report --json` of each gives the total FLOP with its 95% interval and the share
-measured: sampled within 1% of exact, exact inside sampled's interval; exact measures every
-launch; the losses are the bits of the run without the hook; the launches are those of the
-run with profiling off; the wall times of the loop against the run without the hook.
+(The counters on PyTorch, sampled against exact, are check_gpt_runs.py's.)
 
-One row per comparison family goes to ROWS (results.py) and to stdout; the numbers per item,
-kernel and run go to --json. Exit status 0 when no row failed, 1 when one did, 2 on a usage
-error. `self-test` runs both on hand-made dumps, ncu CSV and `flopmeter synth` traces,
+One row per comparison family goes to ROWS (results.py) and to stdout; the numbers per item
+and kernel go to --json. Exit status 0 when no row failed, 1 when one did, 2 on a usage
+error. `self-test` runs it on hand-made dumps, ncu CSV and `flopmeter synth` traces,
 without a GPU.
 """
 import argparse
@@ -64,8 +54,6 @@ import check_trace_counts as ctc  # noqa: E402  (kernel names, traces, the Check
 
 SCHEMA = "flopmeter-hook-counters/1"
 NCU_REL = 1e-3          # the acceptance: the hook and ncu agree within 0.1% per kernel
-SAMPLED_REL = 0.01      # sampled total within 1% of exact
-OVERHEAD_MAX = 0.02     # sampled profiling at most 2% of the loop's wall time
 DURATION = "gpu__time_duration.sum"
 SPLIT = re.compile(r"_sparsity_(?:on|off)(\.sum)$")
 CLASS_NONE = 0xFF
@@ -697,173 +685,6 @@ def run_items(args):
     return c, doc
 
 
-# ---- torch: sampled against exact ---------------------------------------------------------
-
-def report_of(flopmeter, traces_dir, save=None):
-    """`flopmeter report --json` of a run's traces, or (None, why)."""
-    if not traces_dir or not ctc.find_traces(traces_dir):
-        return None, "no trace"
-    doc, err = ctc.run_json([flopmeter, "report", "--json", traces_dir])
-    if doc is not None and save:
-        with open(save, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-    return doc, err
-
-
-def loop_seconds(stdout_path):
-    """(loop seconds, [step seconds]) from torch_train_loop.py's LOOP_SECONDS line."""
-    text = ctc.read_text(stdout_path) or ""
-    for line in reversed(text.splitlines()):
-        if line.startswith("LOOP_SECONDS "):
-            parts = line.split(None, 2)
-            try:
-                steps = json.loads(parts[2]) if len(parts) > 2 else []
-            except ValueError:
-                steps = []
-            return number(parts[1]) if len(parts) > 1 else None, steps
-    return None, []
-
-
-def pct(a, b):
-    return None if a is None or not b else 100.0 * (a - b) / b
-
-
-def run_torch(args):
-    c = ctc.Checks(args.prefix, args.rows, getattr(args, "quiet", False))
-    doc = {"schema": SCHEMA, "mode": "torch", "runs": {}}
-    rcs = {"sampled": args.sampled_rc, "exact": args.exact_rc}
-    c.add("exit_code", all(v == 0 for v in rcs.values()), "0 for sampled and exact",
-          ", ".join("%s %s" % (k, v) for k, v in rcs.items()))
-    # measuring must not change what is computed: kernel replay restores memory
-    base = ctc.read_text(args.baseline_stdout)
-    diffs = []
-    for run, path in (("sampled", args.sampled_stdout), ("exact", args.exact_stdout)):
-        mine = ctc.lines_with(ctc.read_text(path), ("LOSS ", "EVAL "))
-        theirs = ctc.lines_with(base, ("LOSS ", "EVAL "))
-        if not theirs or mine != theirs:
-            diffs.append("%s: %d lines, %d differ" % (run, len(mine), sum(
-                1 for a, b in zip(mine, theirs) if a != b) + abs(len(mine) - len(theirs))))
-    c.add("loss_identical", not diffs, "LOSS/EVAL lines as without the hook",
-          "identical" if not diffs else "; ".join(diffs))
-
-    reports = {}
-    for run, d in (("off", args.off_traces), ("sampled", args.sampled_traces),
-                   ("exact", args.exact_traces)):
-        if not d:
-            continue
-        save = os.path.join(args.reports_dir, "torch_%s.report.json" % run) \
-            if args.reports_dir else None
-        r, err = report_of(args.flopmeter, d, save)
-        reports[run] = r
-        if r is None:
-            doc["runs"][run] = {"error": err}
-            continue
-        ex = r["executed"]
-        doc["runs"][run] = {"flop": ex["flop"], "flop_measured": ex["flop_measured"],
-                            "flop_extrapolated": ex["flop_extrapolated"],
-                            "launches": ex["launches"], "counter_samples": ex["counter_samples"],
-                            "degradations": r.get("degradations", []),
-                            "traces": [{k: tr.get(k) for k in ("path", "intact", "complete",
-                                                               "problem", "launches")}
-                                       for tr in r.get("traces", [])]}
-    s, e = reports.get("sampled"), reports.get("exact")
-    if s is None or e is None:
-        missing = [k for k in ("sampled", "exact") if reports.get(k) is None]
-        c.add("report", False, "a report of each run", "none for " + ", ".join(missing),
-              "; ".join("%s: %s" % (k, doc["runs"].get(k, {}).get("error", "not run"))
-                        for k in missing)[:300])
-        for name in ("launches", "exact_all_measured", "sampled_within_1pct",
-                     "interval_covers_exact"):
-            c.add(name, "skipped", "both reports", "missing")
-    else:
-        counts = {k: r["executed"]["launches"]["total"] for k, r in reports.items() if r}
-        c.add("launches", len(set(counts.values())) == 1,
-              "the same launches with profiling off, sampled and exact",
-              ", ".join("%s %d" % kv for kv in counts.items()))
-        degr = ["%s %s: %s" % (run, d.get("kind"), d.get("message"))
-                for run in ("sampled", "exact") for d in reports[run].get("degradations", [])]
-        c.add("degradations", "info", 0, len(degr), "; ".join(degr)[:600] or None)
-        el = e["executed"]["launches"]
-        c.add("exact_all_measured", el["measured"] == el["total"] and el["total"] > 0,
-              "every launch measured", "%d of %d (%d extrapolated, %d unmeasured)" % (
-                  el["measured"], el["total"], el["extrapolated"], el["unmeasured"]))
-        sv, ev = s["executed"]["flop"], e["executed"]["flop"]
-        d = rel_diff(sv["value"], ev["value"])
-        c.add("sampled_within_1pct", ev["value"] > 0 and d is not None and d <= SAMPLED_REL,
-              "sampled within 1% of exact", "%s vs %s (%s)" % (
-                  fmt_n(sv["value"]), fmt_n(ev["value"]),
-                  "%+.3g%%" % pct(sv["value"], ev["value"]) if ev["value"] else "-"))
-        hw = sv["half_width_95"] or 0.0
-        # a rounding's worth of slack: a sample of identical launches has no spread at all
-        covers = abs(ev["value"] - sv["value"]) <= hw + 1e-9 * max(abs(ev["value"]), 1.0)
-        sl = s["executed"]["launches"]
-        c.add("interval_covers_exact", covers and ev["value"] > 0,
-              "exact inside sampled's 95% interval",
-              "%s +- %s" % (fmt_n(sv["value"]), fmt_n(hw)),
-              "exact %s; outside the interval: %s FLOP of signatures whose spread is unknown; "
-              "sampled launches: %d measured, %d extrapolated, %d unmeasured" % (
-                  fmt_n(ev["value"]), fmt_n(sv.get("without_interval", 0)), sl["measured"],
-                  sl["extrapolated"], sl["unmeasured"]))
-        fm = s["executed"]["flop_measured"]
-        c.add("share_measured", "info", "sampled: share of FLOP and launches measured",
-              "%.3g%% of FLOP, %.3g%% of launches" % (
-                  100.0 * fm / sv["value"] if sv["value"] else 0.0,
-                  100.0 * sl["measured"] / sl["total"] if sl["total"] else 0.0),
-              "%d counter samples" % s["executed"]["counter_samples"])
-
-    # wall time: the whole process, and the training loop (LOOP_SECONDS), against the run
-    # without the hook; the 2% target for the profiling itself (sampled against profiling
-    # off, which the budget governs), against no hook in the detail
-    secs = {"baseline": number(args.baseline_seconds), "off": number(args.off_seconds),
-            "sampled": number(args.sampled_seconds), "exact": number(args.exact_seconds)}
-    loops = {"baseline": loop_seconds(args.baseline_stdout), "off": loop_seconds(args.off_stdout),
-             "sampled": loop_seconds(args.sampled_stdout),
-             "exact": loop_seconds(args.exact_stdout)}
-    doc["seconds"] = {k: {"process": secs[k], "loop": loops[k][0], "steps": loops[k][1]}
-                      for k in secs}
-    for run in ("off", "sampled", "exact"):
-        lp = loops[run][0]
-        c.add("seconds." + run, "info", "no hook: process %s s, loop %s s" % (
-            fmt_s(secs["baseline"]), fmt_s(loops["baseline"][0])),
-            "process %s s (%s), loop %s s (%s)" % (
-                fmt_s(secs[run]), fmt_pct(pct(secs[run], secs["baseline"])), fmt_s(lp),
-                fmt_pct(pct(lp, loops["baseline"][0]))),
-            "profile %s; process: Python start and import torch included" % run)
-    t_s, t_off, t_b = loops["sampled"][0], loops["off"][0], loops["baseline"][0]
-    what = "loop"
-    if t_s is None or t_off is None:  # a loop script without LOOP_SECONDS: the process
-        t_s, t_off, t_b, what = secs["sampled"], secs["off"], secs["baseline"], "process"
-    if t_s is None or not t_off:
-        c.add("overhead_sampled", "skipped", "<= 2% of the loop's wall time", "no times")
-    else:
-        over = (t_s - t_off) / t_off
-        n_steps = len(loops["sampled"][1])
-        c.add("overhead_sampled", over <= OVERHEAD_MAX,
-              "sampled <= 2%% over profiling off (%s wall time)" % what,
-              "%+.3g%% (%+.3g%% over no hook)" % (100 * over, pct(t_s, t_b) or 0.0),
-              "one run each: noise of a few percent; %s steps, and a new signature's first "
-              "2 x groups launches are measured whatever the budget, so a loop this short "
-              "is mostly first launches" % (n_steps or "?"))
-        # the steps after the first launches: the budget's steady state
-        st = {k: loops[k][1] for k in ("off", "sampled")}
-        if all(len(v) >= 8 for v in st.values()):
-            q = max(len(st["sampled"]) // 4, 1)
-            a, b = sum(st["sampled"][-q:]), sum(st["off"][-q:])
-            c.add("overhead_sampled_last_steps", "info",
-                  "sampled over profiling off, last %d steps" % q, fmt_pct(pct(a, b)),
-                  "after the first launches the budget pays back their measurements")
-    return c, doc
-
-
-def fmt_s(v):
-    return "?" if v is None else "%.3g" % v
-
-
-def fmt_pct(v):
-    return "?" if v is None else "%+.3g%%" % v
-
-
 def write_json(path, doc, c):
     if not path:
         return
@@ -1251,88 +1072,6 @@ def _selftest_items(tmp, flopmeter, failures):
             len(la), sum(a["measured"] for a in t.agg.values())))
 
 
-def _selftest_torch(tmp, flopmeter, failures):
-    def synth(name, rate, steps=60):
-        d = os.path.join(tmp, name)
-        os.makedirs(d)
-        p = subprocess.run([flopmeter, "synth", "--out", os.path.join(d, "t.fmtrace"),
-                            "--steps", str(steps), "--signatures", "20", "--launches-per-step",
-                            "40", "--world-size", "1", "--sample-rate", str(rate), "--no-busy",
-                            "--no-eval", "--no-recomputation", "--quiet"],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            failures.append("synth %s: %s" % (name, p.stderr.strip()))
-        return d
-
-    def out(name, losses, loop, steps):
-        path = os.path.join(tmp, name + ".stdout")
-        with open(path, "w") as f:
-            for i, v in enumerate(losses):
-                f.write("LOSS %d %s\n" % (i, v))
-            f.write("EVAL 0x1.8p+0\n")
-            if loop is not None:
-                f.write("LOOP_SECONDS %.6f %s\n" % (loop, json.dumps(steps)))
-        return path
-
-    exact = synth("exact", 1.0)
-    sampled = synth("sampled", 0.05)
-    other = synth("other", 1.0, steps=62)
-    losses = ["0x1.0p+0", "0x1.1p+0"]
-    steps = [0.5] + [0.01] * 19
-    base = out("base", losses, 0.7, steps)
-    off = out("off", losses, 0.7, steps)
-    smp = out("smp", losses, 0.71, [0.5] + [0.0101] * 19)
-    exa = out("exa", losses, 3.0, [2.0] + [0.05] * 19)
-
-    def run(name, **over):
-        ns = argparse.Namespace(
-            flopmeter=flopmeter, sampled_traces=sampled, exact_traces=exact, off_traces=exact,
-            baseline_stdout=base, off_stdout=off, sampled_stdout=smp, exact_stdout=exa,
-            sampled_rc=0, exact_rc=0, baseline_seconds="9", off_seconds="9.1",
-            sampled_seconds="9.2", exact_seconds="12", reports_dir=tmp, prefix="tc",
-            rows=os.path.join(tmp, name + ".rows"), json=os.path.join(tmp, name + ".json"),
-            quiet=True)
-        for k, v in over.items():
-            setattr(ns, k, v)
-        c, doc = run_torch(ns)
-        write_json(ns.json, doc, c)
-        return {r["check"][3:]: r for r in c.rows}
-
-    def want(what, rows, fails):
-        got = sorted(k for k, r in rows.items() if r["status"] == "fail")
-        if got != sorted(fails):
-            failures.append("torch %s: failing rows %s, expected %s (%s)" % (
-                what, got, sorted(fails), "; ".join(
-                    "%s: %s" % (k, rows[k]["measured"]) for k in got)[:400]))
-
-    r = run("good")
-    want("sampled against its exact run", r, [])
-    if r.get("overhead_sampled", {}).get("status") != "pass" or \
-            "overhead_sampled_last_steps" not in r:
-        failures.append("torch overhead rows: %s" % r.get("overhead_sampled"))
-    if not os.path.exists(os.path.join(tmp, "torch_sampled.report.json")):
-        failures.append("torch: report not saved")
-    # a different amount of work (2 more steps, 3%): outside 1% and outside the interval;
-    # and its launch count differs
-    r = run("other", exact_traces=other, off_traces=other)
-    want("against other work", r, ["launches", "sampled_within_1pct",
-                                   "interval_covers_exact"])
-    # an exact run that extrapolated: the synth sampled trace standing in for it
-    r = run("notall", exact_traces=sampled)
-    want("exact that did not measure everything", r, ["exact_all_measured"])
-    # changed losses, a crash, 5% overhead
-    bad = out("bad", ["0x1.0p+0", "0x1.2p+0"], 0.7 * 1.05, steps)
-    r = run("bad", sampled_stdout=bad, exact_rc=1)
-    want("losses, exit, overhead", r, ["loss_identical", "exit_code", "overhead_sampled"])
-    # no LOOP_SECONDS: the process times; no exact trace: skipped rows, one failure
-    nol = out("nol", losses, None, [])
-    r = run("noloop", sampled_stdout=nol, off_stdout=nol, baseline_stdout=nol,
-            exact_stdout=nol, exact_traces=os.path.join(tmp, "missing"))
-    want("no exact trace", r, ["report"])
-    if "process" not in r.get("overhead_sampled", {}).get("expected", ""):
-        failures.append("torch without LOOP_SECONDS: %s" % r.get("overhead_sampled"))
-
-
 def self_test(flopmeter):
     failures = []
     for got, exp, what in ((unsplit("sm__ops_path_tensor_src_fp8_sparsity_off.sum"),
@@ -1352,14 +1091,11 @@ def self_test(flopmeter):
     if flopmeter and not (os.access(flopmeter, os.X_OK) or shutil.which(flopmeter)):
         print("self-test FAIL: no flopmeter at %s" % flopmeter)
         return 1
-    flopmeter = flopmeter or find_flopmeter()
+    flopmeter = flopmeter or ctc.find_flopmeter()
     tmp = tempfile.mkdtemp(prefix="hook-counters-selftest-")
     try:
-        for part in ("items", "torch"):
-            os.makedirs(os.path.join(tmp, part))
+        os.makedirs(os.path.join(tmp, "items"))
         _selftest_items(os.path.join(tmp, "items"), flopmeter, failures)
-        if flopmeter:
-            _selftest_torch(os.path.join(tmp, "torch"), flopmeter, failures)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for f in failures:
@@ -1373,19 +1109,6 @@ def self_test(flopmeter):
         return 0
     print("self-test: all cases passed (%s)" % flopmeter)
     return 0
-
-
-def find_flopmeter():
-    """flopmeter from this checkout's newest build folder, else on PATH, else None."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    found = []
-    for d in os.listdir(root):
-        f = os.path.join(root, d, "postprocessor", "flopmeter")
-        if d.startswith("build") and os.access(f, os.X_OK):
-            found.append((os.path.getmtime(f), f))
-    if found:
-        return max(found)[1]
-    return shutil.which("flopmeter")
 
 
 # ---- command line -------------------------------------------------------------------------
@@ -1415,25 +1138,13 @@ def main(argv):
     i.add_argument("--seconds", help="wall time under the hook")
     i.add_argument("--plain-seconds", help="wall time without the hook")
     i.add_argument("--ncu-seconds", help="wall time of the ncu runs")
-    t = sub.add_parser("torch", help="torch_train_loop.py, sampled against exact")
-    common(t)
-    for run in ("sampled", "exact", "off"):
-        t.add_argument("--%s-traces" % run, required=run != "off",
-                       help="traces of the run with FLOPMETER_PROFILE=%s" % run)
-    for run in ("baseline", "off", "sampled", "exact"):
-        t.add_argument("--%s-stdout" % run, required=run != "off",
-                       help="its output (%s)" % run)
-        t.add_argument("--%s-seconds" % run, help="its wall time")
-    t.add_argument("--sampled-rc", type=int)
-    t.add_argument("--exact-rc", type=int)
-    t.add_argument("--reports-dir", help="keep the reports here (torch_RUN.report.json)")
     s = sub.add_parser("self-test", help="test this script without a GPU")
     s.add_argument("--flopmeter", help="default: the newest build*/postprocessor/flopmeter "
                    "of this checkout, else on PATH")
     args = p.parse_args(argv)
     if args.mode == "self-test":
         return self_test(args.flopmeter)
-    c, doc = run_items(args) if args.mode == "items" else run_torch(args)
+    c, doc = run_items(args)
     write_json(args.json, doc, c)
     return 1 if c.failed else 0
 

@@ -38,6 +38,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,19 @@ class Trace:
 
 def find_traces(directory):
     return sorted(glob.glob(os.path.join(directory, "**", "*.fmtrace"), recursive=True))
+
+
+def find_flopmeter():
+    """flopmeter from this checkout's newest build folder, else on PATH, else None."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = []
+    for d in os.listdir(root):
+        f = os.path.join(root, d, "postprocessor", "flopmeter")
+        if d.startswith("build") and os.access(f, os.X_OK):
+            found.append((os.path.getmtime(f), f))
+    if found:
+        return max(found)[1]
+    return shutil.which("flopmeter")
 
 
 def run_json(cmd):

@@ -27,12 +27,16 @@ usage: tests/gpu/ncu_crosscheck.sh --program BIN --dir DIR [options]
   --parts LIST    comma-separated, from core,mma,wgmma,cublas (default all four)
   --warmup N      passed to flop_kernels: 1 (default) profiles each item's warm-up too,
                   a second measurement of the same work; 0 leaves it out (faster)
+  --print-metrics print the comma-separated metric list ncu is given, and exit (for other
+                  ncu runs that should read the same counters)
+  --print-ncu     print the ncu this script would run, and exit (1 when there is none)
 USAGE
 }
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROGRAM="" DIR="" JSON="" PLAIN="" ROWS="" NCU="" TIMEOUT=150 PARTS="core,mma,wgmma,cublas"
 WARMUP=1
+PRINT=""
 while [ $# -gt 0 ]; do
   case $1 in
     --program | --dir | --json | --plain | --rows | --ncu | --timeout | --parts | --warmup)
@@ -50,6 +54,8 @@ while [ $# -gt 0 ]; do
       esac
       shift
       ;;
+    --print-metrics) PRINT=metrics ;;
+    --print-ncu) PRINT=ncu ;;
     -h | --help)
       usage
       exit 0
@@ -62,13 +68,6 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ -z "$PROGRAM" ] || [ -z "$DIR" ] || ! [[ $TIMEOUT =~ ^[0-9]+$ ]]; then
-  usage >&2
-  exit 2
-fi
-mkdir -p "$DIR" || exit 2
-JSON=${JSON:-$DIR/calibration.json}
-
 # The metrics: the CUDA-core FP instructions, the GH100 tensor leaves (measurement.md), the
 # kernel's duration and its grid (which names the markers' items).
 METRICS=""
@@ -95,6 +94,23 @@ find_tool() { # NAME: the tool on PATH, in the CUDA toolkit, or under /opt/nvidi
   return 1
 }
 [ -n "$NCU" ] || NCU=$(find_tool ncu) || NCU=""
+case $PRINT in
+  metrics)
+    echo "$METRICS"
+    exit 0
+    ;;
+  ncu)
+    [ -n "$NCU" ] && echo "$NCU"
+    [ -n "$NCU" ]
+    exit
+    ;;
+esac
+if [ -z "$PROGRAM" ] || [ -z "$DIR" ] || ! [[ $TIMEOUT =~ ^[0-9]+$ ]]; then
+  usage >&2
+  exit 2
+fi
+mkdir -p "$DIR" || exit 2
+JSON=${JSON:-$DIR/calibration.json}
 
 # The expectations, from the program itself, without the GPU.
 "$PROGRAM" --expect-only >"$DIR/expected.txt" 2>"$DIR/expected.stderr" ||

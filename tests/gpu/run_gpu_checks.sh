@@ -31,7 +31,7 @@ usage: OUT=DIR tests/gpu/run_gpu_checks.sh [options]     (OUT defaults to ./gpu-
                     leave out the calibration (flop_kernels under ncu); the hook's own
                     counters on flop_kernels are still read, compared with the analytic
                     counts only
-  --budget SECONDS  time for everything (default 450)
+  --budget SECONDS  time for everything (default 480)
   --dry-run         run without a GPU, to try the script itself: building, compiling and the
                     result files; every check that needs the GPU then fails
   -h, --help        this text
@@ -47,7 +47,7 @@ NO_BUILD=0
 SKIP_TORCH=0
 SKIP_CAL=0
 DRY_RUN=0
-BUDGET=450
+BUDGET=480
 
 bad_usage() {
   echo "run_gpu_checks.sh: $* (--help lists the options)" >&2
@@ -105,12 +105,14 @@ ENV_TSV=$OUT/env.tsv
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/flopmeter-gpu-checks.XXXXXX")
 FINISHED=0
 STEP_PID=""
+BG_PIDS=() # steps running in the background (the nvcc compilations)
 # A script that stops early (a bug in it, a signal) still leaves its JSON: the rows so far
 # and one failed row saying so.
 # shellcheck disable=SC2317 # run by the trap
 on_exit() {
   local rc=$?
   [ -z "$STEP_PID" ] || kill -TERM "$STEP_PID" 2>/dev/null
+  [ ${#BG_PIDS[@]} = 0 ] || kill -TERM "${BG_PIDS[@]}" 2>/dev/null
   if [ "$FINISHED" = 0 ]; then
     FINISHED=1
     record script fail "the script runs to its end" "stopped early, status $rc" "see log.txt"
@@ -171,8 +173,9 @@ run_step() {
   STEP_PID=""
   t1=$(date +%s%N)
   echo "$rc" >"$dir/rc"
+  date +%s.%N >"$dir/ended" # when a step stopped by its limit was stopped
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' >"$dir/seconds"
-  echo "   exit $rc after $(cat "$dir/seconds") s"
+  echo "   $name: exit $rc after $(cat "$dir/seconds") s"
   tail -n 4 "$dir/stderr" | sed 's/^/   | /'
   return "$rc"
 }
@@ -301,6 +304,62 @@ else
   envset cupti_for_hook "not found"
 fi
 
+# ---- the CUDA test programs, compiled while the project builds ---------------------------
+
+# nvcc runs in the background during the CMake build (the machine has cores to spare, and
+# the time saved is the scarce machine's): each program's compilation is one function whose
+# status says whether its binary is there; the results are recorded after the build.
+GPU_BIN=$BUILD_DIR/gpu-tests
+NVFLAGS=(-O2 -std=c++17 --threads 0 -gencode "arch=compute_90,code=sm_90"
+  -gencode "arch=compute_90,code=compute_90")
+# known_launches: the CUDA program with known launch counts
+compile_known_launches() {
+  run_step compile_ptds 180 "$NVCC" "${NVFLAGS[@]}" --default-stream per-thread \
+    -c "$HERE/known_launches_ptds.cu" -o "$GPU_BIN/known_launches_ptds.o" &&
+    run_step compile_known_launches 180 "$NVCC" "${NVFLAGS[@]}" "$HERE/known_launches.cu" \
+      "$GPU_BIN/known_launches_ptds.o" -o "$GPU_BIN/known_launches" -ldl -lpthread
+}
+# The range profiler probe: CUPTI's Range Profiler and profiler host API called directly, as
+# the hook's glue calls them; linked with the toolkit's libcupti (run path to its folder,
+# headers from the toolkit's include/ or extras/CUPTI/include/).
+CUPTI_LIB_DIR=""
+[ -n "$TOOLKIT_CUPTI" ] && CUPTI_LIB_DIR=$(dirname "$TOOLKIT_CUPTI")
+RP_INC=()
+[ -n "$CUDA_HOME_FOUND" ] && [ -d "$CUDA_HOME_FOUND/extras/CUPTI/include" ] &&
+  RP_INC=(-I"$CUDA_HOME_FOUND/extras/CUPTI/include")
+compile_range_probe() {
+  [ -n "$CUPTI_LIB_DIR" ] &&
+    run_step compile_range_probe 120 "$NVCC" "${NVFLAGS[@]}" ${RP_INC[@]+"${RP_INC[@]}"} \
+      "$HERE/range_profiler_probe.cu" -o "$GPU_BIN/range_profiler_probe" -L"$CUPTI_LIB_DIR" \
+      -Xlinker "-rpath,$CUPTI_LIB_DIR" -lcupti -lpthread
+}
+# The calibration program (tensor-core kernels need sm_90a; cuBLAS and cublasLt from the
+# toolkit, found through its library folder if the loader does not know it).
+FK_RPATH=()
+for d in "$CUDA_HOME_FOUND/lib64" "$CUDA_HOME_FOUND/lib"; do
+  [ -n "$CUDA_HOME_FOUND" ] && [ -d "$d" ] && FK_RPATH+=(-Xlinker "-rpath,$d")
+done
+compile_flop_kernels() {
+  run_step compile_flop_kernels 240 "$NVCC" -O2 -std=c++17 --threads 0 \
+    -gencode "arch=compute_90a,code=sm_90a" -I"$HERE" "$HERE/flop_kernels.cu" \
+    "$HERE/flop_kernels_tc.cu" "$HERE/flop_kernels_cublas.cu" -o "$GPU_BIN/flop_kernels" \
+    ${FK_RPATH[@]+"${FK_RPATH[@]}"} -lcublasLt -lcublas -lpthread
+}
+declare -A COMPILE_JOB=()
+if [ -n "$NVCC" ] && mkdir -p "$GPU_BIN"; then
+  # each in a subshell: its own step bookkeeping, and no copy of the EXIT trap
+  compile_known_launches &
+  COMPILE_JOB[known_launches]=$!
+  compile_range_probe &
+  COMPILE_JOB[range_probe]=$!
+  compile_flop_kernels &
+  COMPILE_JOB[flop_kernels]=$!
+  BG_PIDS+=("${COMPILE_JOB[@]}")
+fi
+compiled() { # PROGRAM: waits for its compilation; 0 when the binary was made
+  [ -n "${COMPILE_JOB[$1]:-}" ] && wait "${COMPILE_JOB[$1]}"
+}
+
 # ---- build ----------------------------------------------------------------------------------
 
 BIN_DIR=""
@@ -391,7 +450,7 @@ if [ -n "$FM" ]; then
       tr '\n' ' ')"
 fi
 
-# ---- the CUDA test program -----------------------------------------------------------------
+# ---- the CUDA test programs: the compilations' results -------------------------------------
 
 use_prebuilt() { # VAR STEP NAME: VAR becomes the binary NAME from --prebuilt, when it has one
   local var=$1 step=$2 name=$3
@@ -402,14 +461,7 @@ use_prebuilt() { # VAR STEP NAME: VAR becomes the binary NAME from --prebuilt, w
 }
 
 KL=""
-GPU_BIN=$BUILD_DIR/gpu-tests
-NVFLAGS=(-O2 -std=c++17 --threads 0 -gencode "arch=compute_90,code=sm_90"
-  -gencode "arch=compute_90,code=compute_90")
-if [ -n "$NVCC" ] && mkdir -p "$GPU_BIN" &&
-  run_step compile_ptds 180 "$NVCC" "${NVFLAGS[@]}" --default-stream per-thread \
-    -c "$HERE/known_launches_ptds.cu" -o "$GPU_BIN/known_launches_ptds.o" &&
-  run_step compile_known_launches 180 "$NVCC" "${NVFLAGS[@]}" "$HERE/known_launches.cu" \
-    "$GPU_BIN/known_launches_ptds.o" -o "$GPU_BIN/known_launches" -ldl -lpthread; then
+if compiled known_launches; then
   KL=$GPU_BIN/known_launches
   record compile_known_launches pass "known_launches built (sm_90 + PTX)" "built"
 else
@@ -419,19 +471,8 @@ else
   use_prebuilt KL compile_known_launches known_launches
 fi
 
-# The range profiler probe: CUPTI's Range Profiler and profiler host API called directly, as
-# the hook's glue calls them; linked with the toolkit's libcupti (run path to its folder,
-# headers from the toolkit's include/ or extras/CUPTI/include/).
 RP=""
-CUPTI_LIB_DIR=""
-[ -n "$TOOLKIT_CUPTI" ] && CUPTI_LIB_DIR=$(dirname "$TOOLKIT_CUPTI")
-RP_INC=()
-[ -n "$CUDA_HOME_FOUND" ] && [ -d "$CUDA_HOME_FOUND/extras/CUPTI/include" ] &&
-  RP_INC=(-I"$CUDA_HOME_FOUND/extras/CUPTI/include")
-if [ -n "$NVCC" ] && [ -n "$CUPTI_LIB_DIR" ] && mkdir -p "$GPU_BIN" &&
-  run_step compile_range_probe 120 "$NVCC" "${NVFLAGS[@]}" ${RP_INC[@]+"${RP_INC[@]}"} \
-    "$HERE/range_profiler_probe.cu" -o "$GPU_BIN/range_profiler_probe" -L"$CUPTI_LIB_DIR" \
-    -Xlinker "-rpath,$CUPTI_LIB_DIR" -lcupti -lpthread; then
+if compiled range_probe; then
   RP=$GPU_BIN/range_profiler_probe
   record compile_range_probe pass "range_profiler_probe built (sm_90 + PTX)" "built"
 else
@@ -442,18 +483,8 @@ else
   use_prebuilt RP compile_range_probe range_profiler_probe
 fi
 
-# The calibration program (tensor-core kernels need sm_90a; cuBLAS and cublasLt from the
-# toolkit, found through its library folder if the loader does not know it).
 FK=""
-FK_RPATH=()
-for d in "$CUDA_HOME_FOUND/lib64" "$CUDA_HOME_FOUND/lib"; do
-  [ -n "$CUDA_HOME_FOUND" ] && [ -d "$d" ] && FK_RPATH+=(-Xlinker "-rpath,$d")
-done
-if [ -n "$NVCC" ] && mkdir -p "$GPU_BIN" &&
-  run_step compile_flop_kernels 240 "$NVCC" -O2 -std=c++17 --threads 0 \
-    -gencode "arch=compute_90a,code=sm_90a" -I"$HERE" "$HERE/flop_kernels.cu" \
-    "$HERE/flop_kernels_tc.cu" "$HERE/flop_kernels_cublas.cu" -o "$GPU_BIN/flop_kernels" \
-    ${FK_RPATH[@]+"${FK_RPATH[@]}"} -lcublasLt -lcublas -lpthread; then
+if compiled flop_kernels; then
   FK=$GPU_BIN/flop_kernels
   record compile_flop_kernels pass "flop_kernels built (sm_90a)" "built"
 else
@@ -746,70 +777,108 @@ else
   record torch.seconds info "without hook $(seconds_of torch_baseline) s" \
     "with hook $(seconds_of torch_hook) s" "wall time, Python start and import included"
 
-  # The counters on a real framework: the same loop (same steps) with FLOPMETER_PROFILE=
-  # sampled and =exact. Sampled's total within 1% of exact's, exact inside its 95% interval,
-  # the losses unchanged, the wall times against torch_baseline (no hook) and torch_hook
-  # (counters off). Before the Python package's example: these are the counters' evidence,
-  # the example only repeats launch counting, so a budget cut falls on it first.
-  torch_hooked torch_sampled 120 FLOPMETER_PROFILE=sampled
-  trc_sampled=$?
-  torch_hooked torch_exact 150 FLOPMETER_PROFILE=exact
-  trc_exact=$?
-  if [ "$trc_sampled" = 125 ] || [ "$trc_exact" = 125 ]; then
-    record torch_counters skipped "sampled against exact" "time budget spent"
+  # The GPT-style example of the Python package (python_gpt_example.py: 6 blocks, bf16,
+  # AdamW), started as its users start it, through `python -m flopmeter run`. In order of
+  # what a budget cut should spare longest:
+  #  1. the package's example (the Python package's evidence): 400 steps with counters
+  #     sampled, without checkpointing and with every block checkpointed and tagged as
+  #     recomputation; its reports against the analytic count, 6ND, PaLM, FlopCounterMode;
+  #  2. the counters: the same loop with FLOPMETER_PROFILE=exact (every launch replayed in
+  #     every metric group, so fewer steps: up to 40 or 45 s), its training FLOP per step
+  #     against the sampled run's;
+  #  3. the wall time: the loop without the tool and with counters sampled, interleaved,
+  #     three runs each (the first sampled one is the example's), medians; one under ncu
+  #     reading the same metrics, two steps, against exact mode's step time.
+  GPT_ARGS=(--steps 400 --progress)
+  gpt_plain() { # RUN ARGS...: the example without the tool
+    local run=$1
+    shift
+    run_step "$run" "${GPT_LIMIT:-90}" env "${TORCH_ENV[@]}" \
+      PYTHONPATH="$ROOT/python_shim" python3 "$HERE/python_gpt_example.py" "$@"
+  }
+  gpt_tool() { # RUN PROFILE ARGS...: the example under `python -m flopmeter run`
+    local run=$1 profile=$2
+    shift 2
+    run_step "$run" "${GPT_LIMIT:-90}" env "${TORCH_ENV[@]}" \
+      ${TORCH_CUPTI_ENV[@]+"${TORCH_CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} \
+      PYTHONPATH="$ROOT/python_shim" FLOPMETER_BIN="$FM" python3 -m flopmeter run \
+      --lib "$HOOK" --output-dir "$WORK/traces" --run-id "$run" --profile "$profile" -- \
+      python3 "$HERE/python_gpt_example.py" "$@"
+  }
+  gpt_rc() { # RUN: its exit status; 125 when it did not run (skipped for want of time)
+    local rc
+    rc=$(cat "$OUT/runs/$1/rc" 2>/dev/null)
+    [[ $rc =~ ^[0-9]+$ ]] && echo "$rc" || echo 125
+  }
+
+  gpt_plain gpt_none_1 "${GPT_ARGS[@]}"
+  gpt_tool gpt_sampled_1 sampled "${GPT_ARGS[@]}" --checkpoint none
+  gpt_tool gpt_tag sampled "${GPT_ARGS[@]}" --checkpoint tag
+  if [ "$(gpt_rc gpt_sampled_1)" = 125 ] || [ "$(gpt_rc gpt_tag)" = 125 ]; then
+    record python_example skipped "the Python package's example, untagged and tagged" \
+      "time budget spent"
   else
-    run_step check_torch_counters 60 python3 "$HERE/check_hook_counters.py" torch \
-      --flopmeter "$FM" --sampled-traces "$WORK/traces/torch_sampled" \
-      --exact-traces "$WORK/traces/torch_exact" --off-traces "$WORK/traces/torch_hook" \
-      --baseline-stdout "$OUT/runs/torch_baseline/stdout" \
-      --off-stdout "$OUT/runs/torch_hook/stdout" \
-      --sampled-stdout "$OUT/runs/torch_sampled/stdout" \
-      --exact-stdout "$OUT/runs/torch_exact/stdout" --sampled-rc "$trc_sampled" \
-      --exact-rc "$trc_exact" --baseline-seconds "$(seconds_of torch_baseline)" \
-      --off-seconds "$(seconds_of torch_hook)" --sampled-seconds "$(seconds_of torch_sampled)" \
-      --exact-seconds "$(seconds_of torch_exact)" --reports-dir "$OUT" \
-      --prefix torch_counters --rows "$ROWS" --json "$OUT/torch_counters.json"
+    run_step check_python_example 90 python3 "$HERE/check_gpt_runs.py" example \
+      --flopmeter "$FM" --none-traces "$WORK/traces/gpt_sampled_1" \
+      --none-stdout "$OUT/runs/gpt_sampled_1/stdout" --none-rc "$(gpt_rc gpt_sampled_1)" \
+      --tag-traces "$WORK/traces/gpt_tag" --tag-stdout "$OUT/runs/gpt_tag/stdout" \
+      --tag-rc "$(gpt_rc gpt_tag)" --reports-dir "$OUT" --prefix python_example \
+      --rows "$ROWS" --json "$OUT/python_example.json"
     crc=$?
-    cat "$OUT/runs/check_torch_counters/stdout"
-    if [ "$crc" = 125 ]; then
-      record torch_counters.compare skipped "the comparison" "time budget spent"
-    elif [ "$crc" -gt 1 ]; then
-      record torch_counters.checker fail "check_hook_counters.py exit 0 or 1" "exit $crc" \
-        "$(step_tail check_torch_counters 3)"
-    fi
+    cat "$OUT/runs/check_python_example/stdout"
+    [ "$crc" -le 1 ] || record python_example.checker fail "check_gpt_runs.py exit 0 or 1" \
+      "exit $crc" "$(step_tail check_python_example 3)"
   fi
 
-  # The Python package's example: a small GPT trained in bf16 under the hook, without and with
-  # activation checkpointing tagged as recomputation. Its report must show launches in the
-  # recomputation phase only in the tagged run. Counters off, as in the launch-counting runs
-  # above: the reports are kept, but a measured-vs-formula comparison (6ND, PaLM,
-  # FlopCounterMode) needs runs with counters, which this budget does not hold.
-  python_example() { # RUN CHECKPOINT
-    local run=$1
-    run_step "$run" 150 env "${TORCH_ENV[@]}" LD_PRELOAD="$HOOK" FLOPMETER_PROFILE=off \
-      FLOPMETER_OUTPUT_DIR="$WORK/traces" FLOPMETER_RUN_ID="$run" \
-      ${TORCH_CUPTI_ENV[@]+"${TORCH_CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} \
-      PYTHONPATH="$ROOT/python_shim" python3 "$HERE/python_gpt_example.py" --steps 200 \
-      --checkpoint "$2"
-    local rc=$?
-    "$FM" report --json "$WORK/traces/$run" >"$OUT/$run.report.json" 2>"$OUT/$run.report.err"
-    local phases
-    phases=$(python3 -c 'import json,sys
-r=json.load(open(sys.argv[1]))
-print(" ".join(sorted({p["name"] for p in r.get("by_phase", []) if p.get("launches")})))' \
-      "$OUT/$run.report.json" 2>/dev/null)
-    if [ "$rc" -ne 0 ]; then
-      record "$run" fail "exit 0" "exit $rc" "$(step_tail "$run" 1)"
-    elif [ "$2" = none ] && [[ " $phases " != *" recomputation "* ]]; then
-      record "$run" pass "no recomputation phase" "phases: $phases"
-    elif [ "$2" != none ] && [[ " $phases " == *" recomputation "* ]]; then
-      record "$run" pass "a recomputation phase" "phases: $phases"
-    else
-      record "$run" fail "recomputation phase only when tagged" "phases: $phases"
-    fi
+  GPT_LIMIT=100 gpt_tool gpt_exact exact --steps 40 --max-seconds 45 --eval-every 0 --progress
+  if [ "$(gpt_rc gpt_exact)" = 125 ] || [ "$(gpt_rc gpt_sampled_1)" = 125 ]; then
+    record gpt_counters skipped "sampled against exact on the GPT loop" "time budget spent"
+  else
+    run_step check_gpt_counters 90 python3 "$HERE/check_gpt_runs.py" counters \
+      --flopmeter "$FM" --sampled-traces "$WORK/traces/gpt_sampled_1" \
+      --sampled-stdout "$OUT/runs/gpt_sampled_1/stdout" --exact-traces "$WORK/traces/gpt_exact" \
+      --exact-stdout "$OUT/runs/gpt_exact/stdout" --exact-rc "$(gpt_rc gpt_exact)" \
+      --reports-dir "$OUT" --prefix gpt_counters --rows "$ROWS" --json "$OUT/gpt_counters.json"
+    crc=$?
+    cat "$OUT/runs/check_gpt_counters/stdout"
+    [ "$crc" -le 1 ] || record gpt_counters.checker fail "check_gpt_runs.py exit 0 or 1" \
+      "exit $crc" "$(step_tail check_gpt_counters 3)"
+  fi
+
+  for round in 2 3; do
+    gpt_plain "gpt_none_$round" "${GPT_ARGS[@]}"
+    gpt_tool "gpt_sampled_$round" sampled "${GPT_ARGS[@]}"
+  done
+  NCU_ARGS=()
+  if NCU_BIN=$("$HERE/ncu_crosscheck.sh" --print-ncu); then
+    # the counters the calibration reads, all of them on every kernel, as exact mode does
+    run_step gpt_ncu_run 90 env "${TORCH_ENV[@]}" PYTHONPATH="$ROOT/python_shim" "$NCU_BIN" \
+      --target-processes all --clock-control none --replay-mode kernel \
+      --metrics "$("$HERE/ncu_crosscheck.sh" --print-metrics)" --csv --page raw \
+      --log-file "$OUT/runs/gpt_ncu.csv" python3 "$HERE/python_gpt_example.py" --steps 2 \
+      --eval-every 0 --flopcounter-step -1 --progress
+    NCU_ARGS=(--ncu-stdout "$OUT/runs/gpt_ncu_run/stdout"
+      --ncu-stderr "$OUT/runs/gpt_ncu_run/stderr" --ncu-rc "$(gpt_rc gpt_ncu_run)"
+      --ncu-ended "$(cat "$OUT/runs/gpt_ncu_run/ended" 2>/dev/null || echo 0)")
+  else
+    record gpt_timing.ncu skipped "the loop under ncu" "no ncu found"
+  fi
+  gpt_outs() { # PREFIX: the stdout files of the runs PREFIX_1..3 that ran
+    local r
+    for r in 1 2 3; do
+      [ "$(gpt_rc "$1_$r")" = 125 ] || echo "$OUT/runs/$1_$r/stdout"
+    done
   }
-  python_example python_example_none none
-  python_example python_example_tag tag
+  mapfile -t NONE_OUTS < <(gpt_outs gpt_none)
+  mapfile -t SAMPLED_OUTS < <(gpt_outs gpt_sampled)
+  run_step check_gpt_timing 60 python3 "$HERE/check_gpt_runs.py" timing \
+    ${NONE_OUTS[@]+--none "${NONE_OUTS[@]}"} ${SAMPLED_OUTS[@]+--sampled "${SAMPLED_OUTS[@]}"} \
+    --exact "$OUT/runs/gpt_exact/stdout" ${NCU_ARGS[@]+"${NCU_ARGS[@]}"} \
+    --prefix gpt_timing --rows "$ROWS" --json "$OUT/gpt_timing.json"
+  crc=$?
+  cat "$OUT/runs/check_gpt_timing/stdout"
+  [ "$crc" -le 1 ] || record gpt_timing.checker fail "check_gpt_runs.py exit 0 or 1" \
+    "exit $crc" "$(step_tail check_gpt_timing 3)"
 fi
 
 finish

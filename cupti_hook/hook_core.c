@@ -66,7 +66,10 @@ static struct {
     pthread_t flusher;
     int flusher_running, stopping;
     pthread_mutex_t flush_mu;    /* one flush at a time; the flusher or stop */
+    pthread_mutex_t wake_mu;     /* the flusher's sleep: held around waits, never a flush, so
+                                    that waking it never waits for a write */
     pthread_cond_t wake;
+    _Atomic int samples_asked;   /* the measuring side wants its samples written early */
     uint64_t interval_start_ns;
     uint64_t *shadow_launches, *shadow_busy;
     uint8_t *held;               /* per pair: flushes its launches have waited for a credit */
@@ -87,6 +90,7 @@ static struct {
 } g = {.life_mu = PTHREAD_MUTEX_INITIALIZER,
        .phases_once = PTHREAD_ONCE_INIT,
        .flush_mu = PTHREAD_MUTEX_INITIALIZER,
+       .wake_mu = PTHREAD_MUTEX_INITIALIZER,
        .pending_mu = PTHREAD_MUTEX_INITIALIZER};
 
 uint64_t fm_hook_now_ns(void)
@@ -667,24 +671,57 @@ static void flush_once(int final)
     pthread_mutex_unlock(&g.flush_mu);
 }
 
+/* The counter samples waiting, written ahead of the next flush (after the signatures they
+ * name, and their groups). Their launches' AGGREGATE comes with the flush as usual: the
+ * readings are kept in the pair's tally until then. */
+static void write_samples_early(void)
+{
+    pthread_mutex_lock(&g.flush_mu);
+    write_signatures();
+    fm_measure_write_samples(g.w, &g.table, g.sigs_written);
+    pthread_mutex_unlock(&g.flush_mu);
+}
+
+void fm_hook_write_samples_soon(void)
+{
+    if (atomic_exchange_explicit(&g.samples_asked, 1, memory_order_acq_rel))
+        return; /* asked already, and not yet done */
+    pthread_mutex_lock(&g.wake_mu);
+    pthread_cond_signal(&g.wake);
+    pthread_mutex_unlock(&g.wake_mu);
+}
+
+static struct timespec deadline_after_ms(uint64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + ms * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    return ts;
+}
+
 static void *flusher_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&g.flush_mu);
-    while (!g.stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)g.cfg.interval_ms * 1000000ull;
-        ts.tv_sec += (time_t)(ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
-        pthread_cond_timedwait(&g.wake, &g.flush_mu, &ts);
-        if (g.stopping)
+    /* the flushes keep their interval whatever early sample writes come between them */
+    struct timespec due = deadline_after_ms(g.cfg.interval_ms);
+    for (;;) {
+        int rc = 0;
+        pthread_mutex_lock(&g.wake_mu);
+        while (!g.stopping && !atomic_load(&g.samples_asked) && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&g.wake, &g.wake_mu, &due);
+        int stopping = g.stopping;
+        pthread_mutex_unlock(&g.wake_mu);
+        if (stopping)
             break;
-        pthread_mutex_unlock(&g.flush_mu);
-        flush_once(0);
-        pthread_mutex_lock(&g.flush_mu);
+        if (atomic_exchange(&g.samples_asked, 0))
+            write_samples_early();
+        if (rc == ETIMEDOUT) {
+            flush_once(0);
+            due = deadline_after_ms(g.cfg.interval_ms);
+        }
     }
-    pthread_mutex_unlock(&g.flush_mu);
     return NULL;
 }
 
@@ -840,10 +877,10 @@ void fm_hook_stop(uint64_t exit_reason)
     /* launches still arriving from other threads are ignored from here on */
     atomic_store_explicit(&g.state, FM_HOOK_STOPPED, memory_order_release);
     if (g.flusher_running) {
-        pthread_mutex_lock(&g.flush_mu);
+        pthread_mutex_lock(&g.wake_mu);
         g.stopping = 1;
         pthread_cond_broadcast(&g.wake);
-        pthread_mutex_unlock(&g.flush_mu);
+        pthread_mutex_unlock(&g.wake_mu);
         pthread_join(g.flusher, NULL);
         g.flusher_running = 0;
     }
@@ -898,6 +935,7 @@ void fm_hook_after_fork_child(void)
     g.flusher_running = 0;
     pthread_mutex_init(&g.life_mu, NULL);
     pthread_mutex_init(&g.flush_mu, NULL);
+    pthread_mutex_init(&g.wake_mu, NULL);
     pthread_mutex_init(&g.pending_mu, NULL);
     /* the phase registry's lock too: the API still pushes phases in the child, and the
      * parent's flusher may have held it at the fork */

@@ -142,6 +142,11 @@ void fm_hook_get_stats(fm_hook_stats *s);
 /* Unix time in ns. */
 uint64_t fm_hook_now_ns(void);
 
+/* Asks the flusher to write the counter samples waiting for it now, without waiting for the
+ * interval: called by the measuring side when they fill faster than one flush an interval
+ * takes them (exact mode, a new job's first launches). Never blocks on a flush. */
+void fm_hook_write_samples_soon(void);
+
 /* Optional: a function that captures the calling thread's native stack into pcs (innermost
  * first), returning how many; set by the entry layer (libunwind), NULL in tests. */
 extern int (*fm_hook_capture_stack)(uint64_t *pcs, int max);

@@ -18,8 +18,12 @@
 #define MAX_GROUPS FM_SAMPLER_MAX_GROUPS
 #define MAX_METRICS 64        /* per group */
 #define MAX_SLOTS 64          /* (group, class) pairs over all groups */
-#define PENDING_SAMPLES 8192  /* between two flushes; more are lost (and said) */
+#define PENDING_SAMPLES 8192  /* between two writes of them; more are lost (and said) */
 #define PENDING_VALUES (PENDING_SAMPLES * 16)
+/* Half full, the flusher is asked to write them at once rather than at the interval: exact
+ * mode reads every group of every launch, thousands of samples a second on short kernels. */
+#define SAMPLES_SOON (PENDING_SAMPLES / 2)
+#define VALUES_SOON (PENDING_VALUES / 2)
 
 typedef struct group_def {
     uint32_t n;
@@ -282,7 +286,10 @@ static void add_launch(const fm_launch_decision *d, const fm_counter_reading *rd
             memcpy(&m.values[m.cur][m.n_values], rd[i].values, s->n_values * sizeof(double));
         m.n_values += s->n_values;
     }
+    int soon = m.n_samples >= SAMPLES_SOON || m.n_values >= VALUES_SOON;
     pthread_mutex_unlock(&m.mu);
+    if (soon)
+        fm_hook_write_samples_soon();
 }
 
 void fm_hook_counter_sample(const fm_launch_decision *d, const fm_counter_reading *readings,
@@ -399,9 +406,9 @@ uint64_t fm_measure_write_samples(fm_writer *w, fm_launch_table *t, uint32_t sig
     pthread_mutex_unlock(&m.mu);
     if (dropped)
         fm_hook_degrade(FM_DEGRADE_RECORDS_DROPPED, 0, 0,
-                        "%" PRIu64 " counter samples could not be kept (more than %d between "
-                        "flushes, or values that did not fit their group): their launches "
-                        "count as unprofiled",
+                        "%" PRIu64 " counter samples could not be kept (more than %d before "
+                        "the flusher could write them, or values that did not fit their "
+                        "group): their launches count as unprofiled",
                         dropped, PENDING_SAMPLES);
     uint64_t overhead = 0;
     sample *ss = m.samples[buf];

@@ -1319,4 +1319,43 @@ TEST(HookMeasure, ExactModeMeasuresEveryLaunchInEveryGroup)
     expect_exact_ops(k, kGemms, kNorms);
 }
 
+// Exact mode reads every group of every launch: on short kernels thousands of samples a
+// second, more than the pending buffer holds for one interval. Filled halfway, it is written
+// at once, so that none is lost even when the interval is an hour.
+TEST(HookMeasure, SamplesFasterThanTheIntervalAreWrittenEarly)
+{
+    TempDir tmp;
+    std::string out = tmp.path("t");
+    const uint64_t kGemms = 10000; // 30,000 samples: more than three times the buffer
+    FakeProfiler fake = fake_profiler();
+    int status = run_in_child(
+        [&] {
+            child_env(out, {{"FLOPMETER_INTERVAL_MS", "3600000"}});
+            if (fm_hook_start(nullptr) != 0 || declare_fake_groups(FM_PROFILE_EXACT) != 0)
+                return 10;
+            fm_launch_info gemm = kernel_launch("gemm", 0x7f5000000000ull);
+            for (uint64_t i = 0; i < kGemms; i++) {
+                fake.launch(gemm);
+                // a measured launch takes tens of microseconds on a GPU: the flusher writes
+                // at that pace, not at a loop's
+                struct timespec pause = {0, 20000};
+                nanosleep(&pause, nullptr);
+            }
+            fm_hook_stop(FM_EXIT_NORMAL);
+            return 0;
+        },
+        tmp.path("err"));
+    std::string err = read_text(tmp.path("err"));
+    ASSERT_EQ(describe_status(status), "exit 0") << err;
+    Trace t = read_trace(only_trace(out));
+    ASSERT_TRUE(t.final_seen);
+    for (auto &d : t.degradations)
+        EXPECT_NE(d.kind, (uint64_t)FM_DEGRADE_RECORDS_DROPPED) << d.message;
+    EXPECT_EQ(t.samples.size(), 3 * kGemms);
+    auto k = totals_by_kernel(t);
+    EXPECT_EQ(k["gemm"].launches, kGemms);
+    EXPECT_EQ(k["gemm"].measured, kGemms);
+    EXPECT_EQ(k["gemm"].extrapolated, 0u);
+}
+
 } // namespace

@@ -300,6 +300,13 @@ def run_counters(args):
               100.0 * fm / ft if ft else 0.0,
               100.0 * sl["measured"] / sl["total"] if sl["total"] else 0.0),
           "%d counter samples" % s["executed"]["counter_samples"])
+    # kernel time as the activity records give it: a kernel replayed for its metric groups
+    # should still be one kernel's time, if CUPTI reports the replays apart from the launch
+    bs, be = s["executed"].get("busy_seconds"), e["executed"].get("busy_seconds")
+    c.add("busy_per_step", "info", "kernel time per step, sampled", "exact %s s vs %s s%s" % (
+        fmt(be / ne if be is not None else None), fmt(bs / ns if bs is not None else None),
+        " (%.3g x)" % ((be / ne) / (bs / ns)) if bs and be is not None else ""),
+          "a ratio near the replay passes would mean replays are timed as the launch's")
     degr = ["%s %s: %s" % (run, dg.get("kind"), dg.get("message"))
             for run, r in reports.items() for dg in r.get("degradations", [])]
     c.add("degradations", "info", 0, len(degr), "; ".join(degr)[:600] or None)
@@ -443,7 +450,7 @@ def _report(train, recompute=0.0, hw=0.0, launches=(100, 100, 0, 0), six_nd=None
                                              "without_interval": 0},
         "flop_measured": total * launches[1] / max(launches[0], 1),
         "launches": dict(zip(("total", "measured", "extrapolated", "unmeasured"), launches)),
-        "counter_samples": launches[1]},
+        "counter_samples": launches[1], "busy_seconds": 0.001 * launches[0]},
         "by_phase": [{"name": "pretraining", "category": "pretraining", "flop": train,
                       "launches": 90}] +
         ([{"name": "recomputation", "category": "recomputation", "flop": recompute,
@@ -526,8 +533,11 @@ def self_test(flopmeter):
               exact_stdout=exact_out, exact_rc=0)
     ok = {"S": _report(200 * per * 1.003, hw=200 * per * 0.004, launches=(1000, 80, 920, 0)),
           "E": _report(10 * per, launches=(50, 50, 0, 0))}
-    want("counters within", run(run_counters, ok, **cn), [],
+    r = run(run_counters, ok, **cn)
+    want("counters within", r, [],
          ("sampled_within_1pct", "interval_covers_exact", "exact_all_measured"))
+    if r.get("busy_per_step") != "info":
+        failures.append("counters: no busy_per_step row")
     off = {"S": _report(200 * per * 1.02, hw=200 * per * 0.004, launches=(1000, 80, 920, 0)),
            "E": _report(10 * per, launches=(50, 48, 2, 0))}
     want("counters 2% off, exact incomplete", run(run_counters, off, **cn),

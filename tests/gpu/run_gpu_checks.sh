@@ -437,17 +437,16 @@ fi
 # The comparisons themselves, on synthetic traces: a checker broken on this machine's Python
 # would otherwise pass or fail the checks below for the wrong reason.
 if [ -n "$FM" ]; then
-  run_step checker_self_test 60 python3 "$HERE/check_trace_counts.py" self-test --flopmeter "$FM"
-  rc=$?
-  record checker_self_test "$([ "$rc" = 0 ] && echo pass || echo fail)" "exit 0" "exit $rc" \
-    "$(tail -n 2 "$OUT/runs/checker_self_test/stdout" 2>/dev/null | tr '\n' ' ')"
-  # the same for the counter comparisons (hand-made dumps and ncu CSV, synth traces, reports)
-  run_step counters_checker_self_test 60 python3 "$HERE/check_hook_counters.py" self-test \
-    --flopmeter "$FM"
-  rc=$?
-  record counters_checker_self_test "$([ "$rc" = 0 ] && echo pass || echo fail)" "exit 0" \
-    "exit $rc" "$(tail -n 2 "$OUT/runs/counters_checker_self_test/stdout" 2>/dev/null |
-      tr '\n' ' ')"
+  # the launch counts; the counters (hand-made dumps and ncu CSV, synth traces); the GPT runs
+  # (hand-made reports, a synth trace's report)
+  for pair in checker_self_test:check_trace_counts.py \
+    counters_checker_self_test:check_hook_counters.py gpt_checker_self_test:check_gpt_runs.py; do
+    name=${pair%%:*}
+    run_step "$name" 60 python3 "$HERE/${pair#*:}" self-test --flopmeter "$FM"
+    rc=$?
+    record "$name" "$([ "$rc" = 0 ] && echo pass || echo fail)" "exit 0" "exit $rc" \
+      "$(tail -n 2 "$OUT/runs/$name/stdout" 2>/dev/null | tr '\n' ' ')"
+  done
 fi
 
 # ---- the CUDA test programs: the compilations' results -------------------------------------

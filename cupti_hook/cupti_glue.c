@@ -40,15 +40,11 @@ typedef struct function_info {
     uint32_t sizes[MAX_PARAMS];
 } function_info;
 
-#define MAX_SKIP 16
-
 static CUpti_SubscriberHandle subscriber;
 static fm_device_ranges ranges;
 static function_info *functions;
 static int hash_arguments = 1;
-static char skip_list[256];             /* FLOPMETER_PROFILE_SKIP, cut at the commas */
-static const char *skip[MAX_SKIP];
-static int n_skip;
+static const char *skip_list = "";      /* FLOPMETER_PROFILE_SKIP */
 static int activity_on; /* execution records were enabled: flush them at exit */
 static _Thread_local int inside; /* our own CUDA calls: not the program's */
 /* Stream captures in progress. A launch into a capturing stream does not run: it becomes a
@@ -61,29 +57,11 @@ static const char *result_name(CUptiResult r)
     return fm_profiler_host_result_string((int)r);
 }
 
-static void cut_skip_list(const char *list)
-{
-    snprintf(skip_list, sizeof skip_list, "%s", list ? list : "");
-    n_skip = 0;
-    for (char *save = NULL, *t = strtok_r(skip_list, ",", &save); t && n_skip < MAX_SKIP;
-         t = strtok_r(NULL, ",", &save))
-        if (*t)
-            skip[n_skip++] = t;
-}
-
-static int skipped(const char *name)
-{
-    for (int i = 0; i < n_skip && name; i++)
-        if (strstr(name, skip[i]))
-            return 1;
-    return 0;
-}
-
 /* Fills a function's entry: its parameter sizes, asked once from the driver, and whether it
  * is never measured. */
 static void describe(function_info *fi, CUfunction f, const char *name)
 {
-    fi->never_measure = skipped(name);
+    fi->never_measure = fm_hook_config_skips(skip_list, name);
     uint32_t n = 0;
     int ok = hash_arguments;
     inside = 1;
@@ -504,7 +482,7 @@ int fm_glue_start(void)
         return -1;
     const fm_hook_config *cfg = fm_hook_config_in_use();
     hash_arguments = cfg->hash_args;
-    cut_skip_list(cfg->profile_skip);
+    skip_list = cfg->profile_skip;
     fm_device_ranges_init(&ranges);
     functions = calloc(FUNCTIONS, sizeof *functions);
 

@@ -139,6 +139,22 @@ static int parse_skip_list(const char *name, const char *v, char *out, size_t le
     return 0;
 }
 
+int fm_hook_config_skips(const char *list, const char *kernel_name)
+{
+    if (!list || !kernel_name)
+        return 0;
+    size_t name_len = strlen(kernel_name);
+    for (const char *item = list; *item;) {
+        size_t len = strcspn(item, ",");
+        if (len && memmem(kernel_name, name_len, item, len))
+            return 1;
+        item += len;
+        if (*item == ',')
+            item++;
+    }
+    return 0;
+}
+
 static void defaults(fm_hook_config *c)
 {
     memset(c, 0, sizeof *c);

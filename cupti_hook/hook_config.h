@@ -46,6 +46,10 @@ typedef struct fm_hook_config {
  * naming the variable and the value; the defaults are then in *c. */
 int fm_hook_config_read(fm_hook_config *c, char *err, size_t errlen);
 
+/* Whether kernel_name contains one of the names of a FLOPMETER_PROFILE_SKIP list (names
+ * separated by single commas, as fm_hook_config_read accepts them; "" names none). */
+int fm_hook_config_skips(const char *list, const char *kernel_name);
+
 /* The same from an explicit lookup function (tests). */
 int fm_hook_config_parse(fm_hook_config *c, const char *(*lookup)(const char *name, void *ctx),
                          void *ctx, char *err, size_t errlen);

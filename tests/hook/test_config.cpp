@@ -252,6 +252,37 @@ TEST(HookConfig, ProfileSkipList)
     }
 }
 
+// The list as the glue applies it to each kernel function's name: any name of the list as a
+// substring, however many names it has.
+TEST(HookConfig, ProfileSkipListMatchesKernelNames)
+{
+    EXPECT_TRUE(fm_hook_config_skips("nccl", "ncclDevKernel_AllReduce_Sum_f32_RING_LL"));
+    EXPECT_FALSE(fm_hook_config_skips("nccl", "ampere_sgemm_128x64_nn"));
+    EXPECT_FALSE(fm_hook_config_skips("", "ncclKernel")) << "an empty list names none";
+    EXPECT_TRUE(fm_hook_config_skips("a_kernel,gemm", "ampere_sgemm_128x64_nn"));
+    EXPECT_TRUE(fm_hook_config_skips("gemm,a_kernel", "a_kernel"));
+    EXPECT_FALSE(fm_hook_config_skips("gemm,b_kernel", "a_kernel"));
+    EXPECT_FALSE(fm_hook_config_skips("nccl", nullptr));
+    EXPECT_FALSE(fm_hook_config_skips(nullptr, "nccl"));
+    // a name longer than the kernel's matches nothing; names are cut at the commas only
+    EXPECT_FALSE(fm_hook_config_skips("ncclKernelX,y", "ncclKernel"));
+    EXPECT_FALSE(fm_hook_config_skips("ab,cd", "xbcx"));
+    // a comma inside a demangled name cuts it too: "void f<int>(int" and " float)"
+    EXPECT_TRUE(fm_hook_config_skips("void f<int>(int, float)", "void f<int>(int)"));
+    EXPECT_TRUE(fm_hook_config_skips("void f<int>(int, float)", "g(double, float)"));
+    // twenty names: the last one counts as much as the first
+    std::string many;
+    for (int i = 0; i < 20; i++)
+        many += (i ? "," : "") + std::string("name") + std::to_string(i) + "_";
+    EXPECT_TRUE(fm_hook_config_skips(many.c_str(), "void name19_kernel<float>()"));
+    EXPECT_FALSE(fm_hook_config_skips(many.c_str(), "void name20_kernel<float>()"));
+    // every accepted list, applied: the default skips NCCL and only NCCL
+    Parsed p = parse({});
+    ASSERT_EQ(p.rc, 0) << p.err;
+    EXPECT_TRUE(fm_hook_config_skips(p.c.profile_skip, "ncclDevKernel_Generic"));
+    EXPECT_FALSE(fm_hook_config_skips(p.c.profile_skip, "sm90_xmma_gemm_bf16bf16"));
+}
+
 // Every bad value of every variable.
 std::vector<std::pair<std::string, std::string>> bad_values()
 {

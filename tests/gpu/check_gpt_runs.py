@@ -413,18 +413,6 @@ def run_timing(args):
     return c, doc
 
 
-def write_json(path, doc, c):
-    if not path:
-        return
-    doc = dict(doc, rows=c.rows)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # ---- self-test --------------------------------------------------------------------------------
 
 OPTS = {"layers": 6, "hidden": 384, "context": 256, "vocab": 8192, "heads": 6, "batch": 16}
@@ -659,7 +647,7 @@ def main(argv):
               file=sys.stderr)
         return 2
     c, doc = fn(a)
-    write_json(a.json, doc, c)
+    ctc.write_checks_json(a.json, doc, c)
     return 1 if c.failed else 0
 
 

@@ -685,18 +685,6 @@ def run_items(args):
     return c, doc
 
 
-def write_json(path, doc, c):
-    if not path:
-        return
-    doc = dict(doc, rows=c.rows)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1, default=sorted)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # ---- self-test ----------------------------------------------------------------------------
 
 SASS_OPS = ("fadd", "fmul", "ffma", "dadd", "dmul", "dfma", "hadd", "hmul", "hfma")
@@ -955,7 +943,7 @@ def _selftest_items(tmp, flopmeter, failures):
         for k, v in over.items():
             setattr(ns, k, v)
         c, doc = run_items(ns)
-        write_json(ns.json, doc, c)
+        ctc.write_checks_json(ns.json, doc, c)
         return {r["check"][3:]: r for r in c.rows}, doc
 
     def want(what, rows, fails, skipped=()):
@@ -1145,7 +1133,7 @@ def main(argv):
     if args.mode == "self-test":
         return self_test(args.flopmeter)
     c, doc = run_items(args)
-    write_json(args.json, doc, c)
+    ctc.write_checks_json(args.json, doc, c)
     return 1 if c.failed else 0
 
 

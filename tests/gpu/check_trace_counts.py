@@ -278,6 +278,20 @@ class Checks:
         return any(r["status"] == "fail" for r in self.rows)
 
 
+def write_checks_json(path, doc, c):
+    """Writes doc with the rows of Checks c to path (nothing without a path), atomically;
+    sets are written as sorted lists."""
+    if not path:
+        return
+    doc = dict(doc, rows=c.rows)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, default=sorted)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
 def check_exit(c, rc, baseline_rc):
     if rc is None:
         return

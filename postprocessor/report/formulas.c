@@ -171,6 +171,19 @@ static void est_palm(const fm_model_facts *f, fm_estimate *e)
     finish(e, m, (6.0 * n + 12.0 * l * d * t) * tokens, K_PARAMETERS);
 }
 
+/* The form both Megatron papers use: coef * D * L * d^2 * (1 + T/(6 d) + V/(vocab_div L d)),
+ * with D tokens (B * s * iterations); the first fact missing goes to *m. */
+static double megatron_form(const fm_model_facts *f, double coef, double vocab_div,
+                            const char **m)
+{
+    double l = need(f->layers, K_LAYERS, m);
+    double d = need(f->hidden_size, K_HIDDEN, m);
+    double s = need(f->sequence_length, K_SEQUENCE, m);
+    double v = need(f->vocabulary, K_VOCABULARY, m);
+    double tokens = need(f->tokens, K_TOKENS, m);
+    return coef * tokens * l * d * d * (1.0 + s / (6.0 * d) + v / (vocab_div * l * d));
+}
+
 /* Narayanan et al.: 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) per iteration, with activation
  * recomputation; B * s * iterations = D. */
 static void est_narayanan(const fm_model_facts *f, fm_estimate *e)
@@ -184,12 +197,7 @@ static void est_narayanan(const fm_model_facts *f, fm_estimate *e)
              "recomputation",
              FM_BASIS_MODEL_RECOMPUTE);
     const char *m = NULL;
-    double l = need(f->layers, K_LAYERS, &m);
-    double d = need(f->hidden_size, K_HIDDEN, &m);
-    double s = need(f->sequence_length, K_SEQUENCE, &m);
-    double v = need(f->vocabulary, K_VOCABULARY, &m);
-    double tokens = need(f->tokens, K_TOKENS, &m);
-    double flop = 96.0 * tokens * l * d * d * (1.0 + s / (6.0 * d) + v / (16.0 * l * d));
+    double flop = megatron_form(f, 96.0, 16.0, &m); /* before m is read */
     finish(e, m, flop, K_LAYERS);
 }
 
@@ -203,12 +211,7 @@ static void est_korthikanti(const fm_model_facts *f, fm_estimate *e)
              "arXiv:2205.05198 (2022), MLSys 2023, model FLOPs (without recomputation)",
              FM_BASIS_MODEL);
     const char *m = NULL;
-    double l = need(f->layers, K_LAYERS, &m);
-    double d = need(f->hidden_size, K_HIDDEN, &m);
-    double s = need(f->sequence_length, K_SEQUENCE, &m);
-    double v = need(f->vocabulary, K_VOCABULARY, &m);
-    double tokens = need(f->tokens, K_TOKENS, &m);
-    double flop = 72.0 * tokens * l * d * d * (1.0 + s / (6.0 * d) + v / (12.0 * d * l));
+    double flop = megatron_form(f, 72.0, 12.0, &m); /* before m is read */
     finish(e, m, flop, K_LAYERS);
 }
 

@@ -1,10 +1,13 @@
 /* report_format.c - number formatting for reports (see report_format.h). */
+#define _GNU_SOURCE
 #include "report_format.h"
 
 #include <stdarg.h>
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 double rp_round_sig(double v, int digits)
 {
@@ -70,6 +73,25 @@ const char *rp_fmt_duration(double s, char *buf, size_t len)
         snprintf(buf, len, "%.1f h", s / 3600);
     else
         snprintf(buf, len, "%.1f days", s / 86400);
+    return buf;
+}
+
+const char *rp_fmt_utc(uint64_t unix_ns, int with_seconds, char *buf, size_t len)
+{
+    time_t t = (time_t)(unix_ns / 1000000000ull);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) ||
+        !strftime(buf, len, with_seconds ? "%Y-%m-%d %H:%M:%S UTC" : "%Y-%m-%d %H:%M UTC", &tm))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+const char *rp_fmt_clip(const char *s, size_t width, char *buf, size_t len)
+{
+    if (strlen(s) <= width || width < 4)
+        snprintf(buf, len, "%s", s);
+    else
+        snprintf(buf, len, "%.*s...", (int)(width - 3), s);
     return buf;
 }
 

@@ -52,26 +52,6 @@ static const char *pct(double v, char *buf, size_t len)
     return rp_fmt_percent(v, buf, len);
 }
 
-static const char *clip(const char *s, size_t width, char *buf, size_t len)
-{
-    if (strlen(s) <= width)
-        snprintf(buf, len, "%s", s);
-    else
-        snprintf(buf, len, "%.*s...", (int)(width - 3), s);
-    return buf;
-}
-
-static const char *iso(uint64_t unix_ns, char *buf, size_t len)
-{
-    time_t t = (time_t)(unix_ns / 1000000000ull);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm))
-        snprintf(buf, len, "?");
-    else
-        strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
-    return buf;
-}
-
 /* ---- page ------------------------------------------------------------------------------- */
 
 static const char style[] =
@@ -136,7 +116,7 @@ static void bar_chart(FILE *f, const char *id, const char *title, const bar *bar
         char lab[80];
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">",
                 label_w - 8, y + 14);
-        esc(f, clip(bars[i].label, 46, lab, sizeof lab));
+        esc(f, rp_fmt_clip(bars[i].label, 46, lab, sizeof lab));
         fputs("</text>", f);
         fprintf(f, "<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
                    "fill=\"%s\"><title>",
@@ -340,9 +320,11 @@ static void header(FILE *f, const rp_report *r)
     if (*r->run_id)
         escf(f, "run %s - ", r->run_id);
     if (m->n_traces)
-        escf(f, "%s to %s (%s), %u trace%s covering %u of %s ranks", iso(r->start_unix_ns, a,
-             sizeof a), iso(r->end_unix_ns, b, sizeof b), rp_fmt_duration(r->wall_seconds, d,
-             sizeof d), m->n_traces, m->n_traces == 1 ? "" : "s", r->ranks_covered,
+        escf(f, "%s to %s (%s), %u trace%s covering %u of %s ranks",
+             rp_fmt_utc(r->start_unix_ns, 0, a, sizeof a),
+             rp_fmt_utc(r->end_unix_ns, 0, b, sizeof b),
+             rp_fmt_duration(r->wall_seconds, d, sizeof d), m->n_traces,
+             m->n_traces == 1 ? "" : "s", r->ranks_covered,
              r->world_size ? rp_fmt_g((double)r->world_size) : "?");
     else
         escf(f, "estimate from declared facts; nothing was measured");
@@ -610,7 +592,7 @@ static void evidence(FILE *f, const rp_report *r)
         for (uint32_t i = 0; i < m->n_degradations; i++) {
             const rp_degradation *d = &m->degradations[i];
             fprintf(f, "<tr><td>%s</td><td>%lld</td><td>%s</td><td class=\"n\">%s</td><td>",
-                    iso(d->time_ns, a, sizeof a), (long long)m->traces[d->trace].rank,
+                    rp_fmt_utc(d->time_ns, 0, a, sizeof a), (long long)m->traces[d->trace].rank,
                     fm_degradation_kind_name(d->kind), rp_fmt_g((double)d->launches_affected));
             esc(f, d->message);
             fputs("</td></tr>", f);

@@ -37,28 +37,6 @@ static const char *pct(double f, char *buf, size_t len)
     return rp_fmt_percent(f, buf, len);
 }
 
-static const char *iso(uint64_t unix_ns, char *buf, size_t len)
-{
-    time_t t = (time_t)(unix_ns / 1000000000ull);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm))
-        snprintf(buf, len, "?");
-    else
-        strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
-}
-
-/* Cuts a long kernel name to width, keeping its start. */
-static const char *clip(const char *s, size_t width, char *buf, size_t len)
-{
-    size_t n = strlen(s);
-    if (n <= width || width < 4)
-        snprintf(buf, len, "%s", s);
-    else
-        snprintf(buf, len, "%.*s...", (int)(width - 3), s);
-    return buf;
-}
-
 /* Prints a paragraph wrapped at 96 columns with an indent, without trailing blanks. */
 static void wrap(const out *o, const char *text, int indent)
 {
@@ -95,7 +73,8 @@ static void header(const out *o, const rp_report *r)
     fputc('\n', o->f);
     if (m->n_traces)
         fprintf(o->f, "%s to %s (%s); %u trace%s covering %u of %s ranks%s\n",
-                iso(r->start_unix_ns, a, sizeof a), iso(r->end_unix_ns, b, sizeof b),
+                rp_fmt_utc(r->start_unix_ns, 1, a, sizeof a),
+                rp_fmt_utc(r->end_unix_ns, 1, b, sizeof b),
                 rp_fmt_duration(r->wall_seconds, c, sizeof c), m->n_traces,
                 m->n_traces == 1 ? "" : "s", r->ranks_covered,
                 r->world_size ? rp_fmt_g((double)r->world_size) : "?",
@@ -238,7 +217,7 @@ static void signatures(const out *o, const rp_report *r, uint32_t top)
         fprintf(o->f, "  %10s %7s %10s %9s %10s  %s\n", sci(v, a, sizeof a),
                 pct(v / fmax(r->executed_fp.value, 1e-300), p1, sizeof p1),
                 rp_fmt_g((double)s->launches), rp_fmt_g((double)s->launches_measured),
-                sci(per, b, sizeof b), clip(s->name, 60, nm, sizeof nm));
+                sci(per, b, sizeof b), rp_fmt_clip(s->name, 60, nm, sizeof nm));
         if (s->callsite)
             fprintf(o->f, "  %60s  from %s\n", "",
                     rp_callsite_label(&m->callsites[s->callsite - 1], cs, sizeof cs));
@@ -275,7 +254,7 @@ static void degradations(const out *o, const rp_report *r)
     for (uint32_t i = 0; i < m->n_degradations; i++) {
         const rp_degradation *d = &m->degradations[i];
         fprintf(o->f, "  %s rank %lld: %s%s%s, %s launches affected: %s\n",
-                iso(d->time_ns, a, sizeof a), (long long)m->traces[d->trace].rank,
+                rp_fmt_utc(d->time_ns, 1, a, sizeof a), (long long)m->traces[d->trace].rank,
                 yellow(o), fm_degradation_kind_name(d->kind), reset(o),
                 rp_fmt_g((double)d->launches_affected), d->message);
     }

@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "report.h"
+#include "report_format.h"
 #include "flopmeter/synth.h"
 }
 
@@ -355,6 +356,23 @@ TEST(EstimateCli, CommissionWorkedExampleH)
     ASSERT_EQ(near.status, 0) << near.err;
     EXPECT_EQ(near.out.find("the measurement"), std::string::npos) << near.out;
     EXPECT_NE(near.out.find("within the ±30% margin of 6ND"), std::string::npos) << near.out;
+}
+
+// The times and names the text and HTML reports print.
+TEST(ReportFormat, UtcTimesAndClippedNames)
+{
+    char buf[64];
+    const uint64_t t = 1764180251123456789ull; // 2025-11-26 18:04:11.123 UTC
+    EXPECT_STREQ(rp_fmt_utc(t, 1, buf, sizeof buf), "2025-11-26 18:04:11 UTC");
+    EXPECT_STREQ(rp_fmt_utc(t, 0, buf, sizeof buf), "2025-11-26 18:04 UTC");
+    EXPECT_STREQ(rp_fmt_utc(0, 1, buf, sizeof buf), "1970-01-01 00:00:00 UTC");
+    char tiny[8];
+    EXPECT_STREQ(rp_fmt_utc(t, 1, tiny, sizeof tiny), "?") << "does not fit: no partial time";
+    EXPECT_STREQ(rp_fmt_clip("ampere_sgemm", 12, buf, sizeof buf), "ampere_sgemm");
+    EXPECT_STREQ(rp_fmt_clip("ampere_sgemm_128x64", 12, buf, sizeof buf), "ampere_sg...");
+    EXPECT_EQ(strlen(rp_fmt_clip("ampere_sgemm_128x64", 12, buf, sizeof buf)), 12u);
+    EXPECT_STREQ(rp_fmt_clip("abcdef", 3, buf, sizeof buf), "abcdef") << "too narrow to cut";
+    EXPECT_STREQ(rp_fmt_clip("", 5, buf, sizeof buf), "");
 }
 
 } // namespace

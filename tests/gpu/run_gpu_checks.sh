@@ -459,39 +459,33 @@ use_prebuilt() { # VAR STEP NAME: VAR becomes the binary NAME from --prebuilt, w
   fi
 }
 
-KL=""
-if compiled known_launches; then
-  KL=$GPU_BIN/known_launches
-  record compile_known_launches pass "known_launches built (sm_90 + PTX)" "built"
-else
-  record compile_known_launches fail "known_launches built (sm_90 + PTX)" \
-    "$([ -n "$NVCC" ] && echo "nvcc failed" || echo "no nvcc")" \
-    "$(step_tail compile_ptds 2) $(step_tail compile_known_launches 3)"
-  use_prebuilt KL compile_known_launches known_launches
-fi
-
-RP=""
-if compiled range_probe; then
-  RP=$GPU_BIN/range_profiler_probe
-  record compile_range_probe pass "range_profiler_probe built (sm_90 + PTX)" "built"
-else
-  record compile_range_probe fail "range_profiler_probe built (sm_90 + PTX)" \
-    "$(if [ -z "$NVCC" ]; then echo "no nvcc"; elif [ -z "$CUPTI_LIB_DIR" ]; then
-      echo "no libcupti in the toolkit"; else echo "nvcc failed"; fi)" \
-    "$(step_tail compile_range_probe 3)"
-  use_prebuilt RP compile_range_probe range_profiler_probe
-fi
-
-FK=""
-if compiled flop_kernels; then
-  FK=$GPU_BIN/flop_kernels
-  record compile_flop_kernels pass "flop_kernels built (sm_90a)" "built"
-else
-  record compile_flop_kernels fail "flop_kernels built (sm_90a)" \
-    "$([ -n "$NVCC" ] && echo "nvcc failed" || echo "no nvcc")" \
-    "$(step_tail compile_flop_kernels 3)"
-  use_prebuilt FK compile_flop_kernels flop_kernels
-fi
+# compile_result VAR JOB BINARY DESCRIPTION STEP...: VAR becomes the binary JOB compiled, or,
+# when it failed, the one --prebuilt brings (empty without); the STEPs' errors in the detail
+compile_result() {
+  local var=$1 job=$2 bin=$3 what=$4 why tails="" st
+  shift 4
+  printf -v "$var" '%s' ""
+  if compiled "$job"; then
+    printf -v "$var" '%s' "$GPU_BIN/$bin"
+    record "compile_$job" pass "$what" "built"
+    return
+  fi
+  if [ -z "$NVCC" ]; then
+    why="no nvcc"
+  elif [ "$job" = range_probe ] && [ -z "$CUPTI_LIB_DIR" ]; then
+    why="no libcupti in the toolkit"
+  else
+    why="nvcc failed"
+  fi
+  for st in "$@"; do tails+="$(step_tail "$st" 3) "; done
+  record "compile_$job" fail "$what" "$why" "$tails"
+  use_prebuilt "$var" "compile_$job" "$bin"
+}
+compile_result KL known_launches known_launches "known_launches built (sm_90 + PTX)" \
+  compile_ptds compile_known_launches
+compile_result RP range_probe range_profiler_probe "range_profiler_probe built (sm_90 + PTX)" \
+  compile_range_probe
+compile_result FK flop_kernels flop_kernels "flop_kernels built (sm_90a)" compile_flop_kernels
 
 # ---- binaries for a machine that cannot build -------------------------------------------
 

@@ -366,6 +366,18 @@ uint64_t Trace::total_launches() const
     return n;
 }
 
+Trace verified_trace(const std::string &dir)
+{
+    std::string path = only_trace(dir);
+    if (path.empty()) {
+        ADD_FAILURE() << "no single trace in " << dir;
+        return Trace();
+    }
+    ProcResult v = flopmeter_verify(path);
+    EXPECT_TRUE(v.exited(0)) << v.describe();
+    return read_trace(path);
+}
+
 Trace read_trace(const std::string &path)
 {
     Trace t;

@@ -155,5 +155,8 @@ struct Trace {
     uint64_t total_launches() const;
 };
 Trace read_trace(const std::string &path);
+// The one trace under dir, read back after `flopmeter verify` accepted it; a test failure
+// when there is none or it does not verify (then an empty Trace, or what could be read).
+Trace verified_trace(const std::string &dir);
 
 } // namespace hooktest

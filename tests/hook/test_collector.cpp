@@ -592,11 +592,7 @@ TEST(HookCollector, FullTablesAreCountedAsDropped)
     ASSERT_EQ(describe_status(status), "exit 0") << err;
     // one line says so, even when quiet
     EXPECT_EQ(lines_with(err, "were not counted").size(), 1u) << err;
-    std::string path = only_trace(out);
-    ASSERT_FALSE(path.empty());
-    ProcResult v = flopmeter_verify(path);
-    EXPECT_TRUE(v.exited(0)) << v.describe();
-    Trace t = read_trace(path);
+    Trace t = verified_trace(out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_EQ(t.signatures.size(), 16u);
     EXPECT_EQ(t.total_launches(), 160u);
@@ -737,11 +733,7 @@ TEST(HookCollector, WhatIsToldBeforeStartIsKeptAndAfterStopIgnored)
         tmp.path("err"));
     std::string err = read_text(tmp.path("err"));
     ASSERT_EQ(describe_status(status), "exit 0") << err;
-    std::string path = only_trace(out);
-    ASSERT_FALSE(path.empty());
-    ProcResult v = flopmeter_verify(path);
-    EXPECT_TRUE(v.exited(0)) << v.describe();
-    Trace t = read_trace(path);
+    Trace t = verified_trace(out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_NORMAL); // the first stop's
     ASSERT_EQ(t.phases.size(), 1u);
@@ -883,11 +875,7 @@ TEST(HookCollector, PhaseEventsBeyondTheBufferStayBalanced)
     std::string err = read_text(tmp.path("err"));
     ASSERT_EQ(describe_status(status), "exit 0") << err;
     EXPECT_EQ(lines_with(err, "phase events").size(), 1u) << err;
-    std::string path = only_trace(out);
-    ASSERT_FALSE(path.empty());
-    ProcResult v = flopmeter_verify(path);
-    EXPECT_TRUE(v.exited(0)) << v.describe();
-    Trace t = read_trace(path);
+    Trace t = verified_trace(out);
     ASSERT_TRUE(t.final_seen);
     std::map<std::string, uint64_t> by_phase;
     for (auto &a : t.aggregates)
@@ -958,11 +946,7 @@ TEST(HookCollector, ForkedChildDropsTheParentsTrace)
         },
         tmp.path("err"));
     ASSERT_EQ(describe_status(status), "exit 0") << read_text(tmp.path("err"));
-    std::string path = only_trace(out);
-    ASSERT_FALSE(path.empty());
-    ProcResult v = flopmeter_verify(path);
-    EXPECT_TRUE(v.exited(0)) << v.describe();
-    Trace t = read_trace(path);
+    Trace t = verified_trace(out);
     EXPECT_EQ(t.total_launches(), 15u);
     EXPECT_EQ(t.signatures.size(), 1u);
     ASSERT_EQ(t.declarations.size(), 1u);

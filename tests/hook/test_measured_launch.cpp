@@ -229,10 +229,7 @@ Trace run_measured(TempDir &tmp, FakeCounterBackend &fake, int mode,
     // the trace is valid as the post-processor reads it: among others, every sample follows
     // the declaration of its metric group (planned at the first launch, while the flusher
     // may be half-way through a flush)
-    std::string trace = only_trace(out);
-    ProcResult v = flopmeter_verify(trace);
-    EXPECT_TRUE(v.exited(0)) << v.describe();
-    return read_trace(trace);
+    return verified_trace(out);
 }
 
 TEST(MeasuredLaunch, SampledLaunchesReadTheCountersOfTheirOwnKernel)

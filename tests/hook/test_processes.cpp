@@ -117,18 +117,6 @@ TEST(HookProcess, PythonIsUnchanged)
     EXPECT_TRUE(files_under(f.out).empty());
 }
 
-// The trace of a run, verified by `flopmeter verify` and read back.
-Trace the_trace(const std::string &out)
-{
-    auto traces = traces_under(out);
-    EXPECT_EQ(traces.size(), 1u);
-    if (traces.size() != 1)
-        return Trace();
-    ProcResult v = flopmeter_verify(traces[0]);
-    EXPECT_TRUE(v.exited(0)) << v.describe();
-    return read_trace(traces[0]);
-}
-
 bool has_no_device_record(const Trace &t)
 {
     for (auto &d : t.degradations)
@@ -157,7 +145,7 @@ TEST(HookProcess, FailedCuInitIsRecorded)
     EXPECT_EQ(lines.size(), 2u) << with.err;
     EXPECT_EQ(split_lines(with.err).size(), lines.size()) << "nothing else on stderr";
 
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_NORMAL);
     EXPECT_TRUE(has_no_device_record(t));
@@ -179,7 +167,7 @@ TEST(HookProcess, FailedCuInitQuietly)
     ASSERT_EQ(lines.size(), 1u) << with.err; // the problem is said, even when quiet
     EXPECT_EQ(lines[0].rfind("flopmeter: ", 0), 0u);
     EXPECT_NE(lines[0].find("cuInit"), std::string::npos);
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     EXPECT_TRUE(has_no_device_record(t));
 }
 
@@ -194,7 +182,7 @@ TEST(HookProcess, NvtxPhasesAndTheCApi)
     EXPECT_EQ(with.out, without.out);
     EXPECT_EQ(with.out, "cuInit returned 34\nnvtx done\n");
 
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     // the phases: one from the default domain's prefix, one from the flopmeter domain with
     // its explicit category; the other ranges are none
@@ -306,7 +294,7 @@ TEST(HookProcess, SigtermClosesTheTrace)
         EXPECT_EQ(r.out, "cuInit returned 34\nready\n");
         EXPECT_LT(r.seconds, 4.0);
     }
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_SIGNAL);
     EXPECT_TRUE(has_no_device_record(t));
@@ -321,7 +309,7 @@ TEST(HookProcess, SigintClosesTheTraceToo)
     ASSERT_EQ(kill(p.pid, SIGINT), 0);
     ProcResult r = finish_process(p, 20);
     EXPECT_TRUE(r.signalled(SIGINT)) << r.describe();
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_SIGNAL);
 }
 
@@ -340,7 +328,7 @@ TEST(HookProcess, GlobalCuInitReachesADriverLoadedLater)
     ProcResult with = run_process({kLateDriver, kLib}, e);
     EXPECT_TRUE(with.exited(0)) << with.describe();
     EXPECT_EQ(with.out, without.out);
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_TRUE(has_no_device_record(t));
 }
@@ -372,7 +360,7 @@ TEST(HookProcess, ForkKeepsOneTraceTheParents)
     ProcResult with = finish_process(p);
     EXPECT_TRUE(with.exited(0)) << with.describe();
     EXPECT_EQ(with.out, without.out);
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_EQ(t.run_meta.pid, (uint64_t)parent);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_NORMAL);
@@ -393,7 +381,7 @@ TEST(HookProcess, ForkedChildKilledBySigterm)
     EXPECT_EQ(with.out, without.out);
     EXPECT_EQ(with.out, "cuInit returned 34\nparent: child killed by signal 15\n");
     EXPECT_LT(with.seconds, 3.0) << "the child waited for a watcher that is not there";
-    Trace t = the_trace(f.out);
+    Trace t = verified_trace(f.out);
     ASSERT_TRUE(t.final_seen);
     EXPECT_EQ(t.exit_reason, (uint64_t)FM_EXIT_NORMAL) << "the parent was not signalled";
     ASSERT_EQ(t.declarations.size(), 1u);

@@ -4,7 +4,8 @@
  * declarations, steps and problems on many threads while its flusher writes, stopped while one
  * thread is still launching; the launches go through the measuring layer (measured_launch.c,
  * the launch gate) with a test double of the range profiler, on two contexts, one of them
- * destroyed and reopened meanwhile.
+ * destroyed and reopened meanwhile, while another thread keeps asking for the counter samples
+ * to be written early.
  *
  * Built with -fsanitize=thread from the sources themselves (not the normal static libraries).
  * Exits 0 when every count is exact and the trace verifies; 1 otherwise; a ThreadSanitizer
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "counter_backend.h"
@@ -407,6 +409,19 @@ static void *collector_late(void *arg)
     return NULL;
 }
 
+/* Asks the flusher, again and again, to write the waiting counter samples early (as the
+ * measuring side does when they pile up), through flushes, launches and the stop. */
+static void *collector_early_writes(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&late_stop)) {
+        fm_hook_write_samples_soon();
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
 static void collector_stress(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -429,8 +444,9 @@ static void collector_stress(void)
     char path[4096];
     snprintf(path, sizeof path, "%s", fm_hook_trace_path());
     CHECK(fm_measuring_start(&stress_backend, FM_PROFILE_SAMPLED, 0.5) == 0, "measuring");
-    pthread_t launchers[LAUNCHERS], records, problems, late_thread;
+    pthread_t launchers[LAUNCHERS], records, problems, late_thread, early_thread;
     start_threads(&late_thread, 1, collector_late, 0);
+    start_threads(&early_thread, 1, collector_early_writes, 0);
     start_threads(&records, 1, collector_records, 0);
     start_threads(&problems, 1, collector_problems, 0);
     start_threads(launchers, LAUNCHERS, collector_launcher, 0);
@@ -440,6 +456,7 @@ static void collector_stress(void)
     fm_hook_stop(FM_EXIT_TOOL); /* the late thread is still launching */
     atomic_store(&late_stop, 1);
     join_threads(&late_thread, 1);
+    join_threads(&early_thread, 1);
 
     fm_verify_result *res = calloc(1, sizeof *res);
     int rc = fm_verify_file(path, NULL, res);

@@ -85,3 +85,23 @@ def test_count_with_flopcounter(rec):
     (key, value, text), = [c[2] for c in rec.named("declare")]
     assert key == "estimate.flopcounter" and value == count
     assert "torch " + torch.__version__ in text
+
+
+def test_tag_recomputation_reaches_checkpoint_sequential(rec):
+    """checkpoint_sequential calls checkpoint for every segment but the last: once tagged,
+    the recomputation of the first segment runs in the phase, the last segment never."""
+    flopmeter.torch.tag_recomputation()
+    phases = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, t):
+            phases.append(getattr(flopmeter.current_phase(), "name", None))
+            return torch.relu(t)
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), Probe(), torch.nn.Linear(8, 8), Probe())
+    x = torch.randn(4, 8, requires_grad=True)
+    # PyTorch 2 asks for use_reentrant to be named; 1.13 takes no such argument
+    kwargs = {"use_reentrant": True} if version() >= (2, 0) else {}
+    torch.utils.checkpoint.checkpoint_sequential(model, 2, x, **kwargs).sum().backward()
+    assert phases == [None, None, "recomputation"]
+    assert [c[2] for c in rec.named("push")] == [("recomputation", 6)]

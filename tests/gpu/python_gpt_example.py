@@ -80,6 +80,17 @@ def parse_args(argv):
 def build_model(torch, flopmeter, a):
     nn, F = torch.nn, torch.nn.functional
 
+    def attention(q, k, v):
+        """Causal attention: PyTorch's fused kernel (2.0 and later; flash attention on the
+        GPU), else the same written out, so that the script also runs on older PyTorch (a
+        CPU check of the script itself)."""
+        if hasattr(F, "scaled_dot_product_attention"):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        t = q.shape[-2]
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        mask = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+        return scores.masked_fill(mask, float("-inf")).softmax(dim=-1) @ v
+
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
@@ -94,7 +105,7 @@ def build_model(torch, flopmeter, a):
             b, t, c = x.shape
             q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
             q, k, v = (z.view(b, t, a.heads, c // a.heads).transpose(1, 2) for z in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = attention(q, k, v)
             x = x + self.proj(y.transpose(1, 2).reshape(b, t, c))
             return x + self.out(F.gelu(self.fc(self.ln2(x))))
 

@@ -162,12 +162,16 @@ def main(argv):
         api[1]()
 
     model.eval()
-    torch.cuda.nvtx.range_push("flopmeter:evaluation")
+    # NVTX is CUDA's: a CPU-only PyTorch has none (the CPU run only tries the script out)
+    nvtx = torch.cuda.nvtx if dev.type == "cuda" else None
+    if nvtx:
+        nvtx.range_push("flopmeter:evaluation")
     with torch.no_grad():
         eval_loss = forward(xs[args.steps], ys[args.steps])
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    torch.cuda.nvtx.range_pop()
+    if nvtx:
+        nvtx.range_pop()
     print("EVAL %s" % eval_loss.item().hex())
     print("PHASE_API %s" % ("available" if api else "unavailable"))
     copies = cupti_copies()

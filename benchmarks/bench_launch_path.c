@@ -118,6 +118,11 @@ __attribute__((noinline)) static void counted_and_decided(const fm_launch_info *
 {
     fm_launch_decision d;
     fm_hook_launch_measured(l, &d);
+    /* a launch chosen for measurement stays in flight until its values or their loss are
+     * handed back: without this its launch would never be written (rare: the budget is tiny,
+     * but a slow machine makes the sampler choose more) */
+    if (d.group != FM_SAMPLE_NONE)
+        fm_hook_counter_lost(&d);
 }
 
 /* One launch through the glue's path with counters on: entry, then exit. */

@@ -216,21 +216,7 @@ class CounterTrace:
 
 def load_counter_traces(flopmeter, traces_dir=None, dumps=None):
     """CounterTrace objects and the problems reading them."""
-    out, problems = [], []
-    if dumps:
-        for path in dumps:
-            with open(path, encoding="utf-8") as f:
-                out.append(CounterTrace(json.load(f), path))
-        return out, problems
-    for path in ctc.find_traces(traces_dir or ""):
-        dump, err = ctc.run_json([flopmeter, "dump", "--json", path])
-        if dump is None:
-            problems.append("%s: dump failed: %s" % (os.path.basename(path), err))
-            continue
-        ver, err = ctc.run_json([flopmeter, "verify", "--json", path])
-        entry = ver[0] if isinstance(ver, list) and ver else {"intact": False, "error": err}
-        out.append(CounterTrace(dump, path, entry))
-    return out, problems
+    return ctc.load_traces(flopmeter, traces_dir, dumps, cls=CounterTrace)
 
 
 # ---- segments ---------------------------------------------------------------------------

@@ -207,22 +207,24 @@ def run_json(cmd):
         return None, ("exit %d: %s" % (p.returncode, p.stderr.strip()))[:300]
 
 
-def load_traces(flopmeter, traces_dir=None, dumps=None):
-    """Trace objects and a list of problems reading them."""
+def load_traces(flopmeter, traces_dir=None, dumps=None, cls=None):
+    """cls (default Trace) objects made from each trace's dump and verification, and a list of
+    problems reading them."""
+    cls = cls or Trace
     out, problems = [], []
     if dumps:
         for path in dumps:
             with open(path, encoding="utf-8") as f:
-                out.append(Trace(json.load(f), path))
+                out.append(cls(json.load(f), path))
         return out, problems
-    for path in find_traces(traces_dir):
+    for path in find_traces(traces_dir or ""):
         dump, err = run_json([flopmeter, "dump", "--json", path])
         if dump is None:
             problems.append("%s: dump failed: %s" % (os.path.basename(path), err))
             continue
         ver, err = run_json([flopmeter, "verify", "--json", path])
         entry = ver[0] if isinstance(ver, list) and ver else {"intact": False, "error": err}
-        out.append(Trace(dump, path, entry))
+        out.append(cls(dump, path, entry))
     return out, problems
 
 

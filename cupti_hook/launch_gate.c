@@ -6,8 +6,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "sysio.h"
 
 /* How long a launch waits for another thread's measurement before it goes on regardless: a
  * measurement lasts as long as its kernel (milliseconds), and should the driver ever make the
@@ -22,13 +23,6 @@ static pthread_key_t release_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 _Thread_local fm_gate_flag *fm_gate_mine;
 static _Thread_local int no_flag; /* none was free: this thread is not gated */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void release_flag(void *p)
 {
@@ -78,10 +72,10 @@ static int keep_waiting(unsigned spin, uint64_t *start, uint64_t limit_ns)
         return 1;
     sched_yield();
     if (!*start) {
-        *start = now_ns();
+        *start = fm_now_mono_ns();
         return 1;
     }
-    return (spin & 255) != 0 || now_ns() - *start <= limit_ns;
+    return (spin & 255) != 0 || fm_now_mono_ns() - *start <= limit_ns;
 }
 
 static void spin_while_set(const _Atomic int *measuring)

@@ -7,12 +7,12 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "flopmeter/trace_format.h"
 #include "launch_gate.h"
 #include "metric_catalog.h"
 #include "sampler.h"
+#include "sysio.h"
 
 #define MAX_CONTEXTS 64
 #define MAX_GROUPS FM_SAMPLER_MAX_GROUPS
@@ -61,13 +61,6 @@ static _Thread_local struct {
      * very measurement. */
     uint32_t nested;
 } pending;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int fm_measuring_on(void)
 {
@@ -276,7 +269,7 @@ void fm_measuring_launch(uint64_t context, uint32_t device, const fm_launch_info
         return;
     }
     atomic_store(&c->measuring, 1);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = fm_now_mono_ns();
     /* launches of other threads already under way finish first; one still going after the
      * limit makes this measurement lost (two ranges), not wrong */
     fm_gate_drain(context, DRAIN_LIMIT_NS);
@@ -338,7 +331,7 @@ void fm_measuring_launch_done(int launched)
     char why[512] = "";
     int rc = s.b->read(s.b->self, c->state, d.group, launched, values, MAX_VALUES, &passes, why,
                        sizeof why);
-    uint64_t overhead = now_ns() - pending.t0;
+    uint64_t overhead = fm_now_mono_ns() - pending.t0;
     end_measurement(c);
     if (rc == 0) {
         submit(&d, values, passes, overhead);

@@ -804,6 +804,18 @@ else
     [[ $rc =~ ^[0-9]+$ ]] && echo "$rc" || echo 125
   }
 
+  gpt_check() { # PREFIX MODE ARGS...: check_gpt_runs.py MODE, its rows named PREFIX.*, its
+    # numbers in $OUT/PREFIX.json; its crashing is a failure of its own
+    local prefix=$1 mode=$2 crc
+    shift 2
+    run_step "check_$prefix" 90 python3 "$HERE/check_gpt_runs.py" "$mode" "$@" \
+      --prefix "$prefix" --rows "$ROWS" --json "$OUT/$prefix.json"
+    crc=$?
+    cat "$OUT/runs/check_$prefix/stdout"
+    [ "$crc" -le 1 ] || record "$prefix.checker" fail "check_gpt_runs.py exit 0 or 1" \
+      "exit $crc" "$(step_tail "check_$prefix" 3)"
+  }
+
   gpt_plain gpt_none_1 "${GPT_ARGS[@]}"
   gpt_tool gpt_sampled_1 sampled "${GPT_ARGS[@]}" --checkpoint none
   gpt_tool gpt_tag sampled "${GPT_ARGS[@]}" --checkpoint tag
@@ -811,31 +823,21 @@ else
     record python_example skipped "the Python package's example, untagged and tagged" \
       "time budget spent"
   else
-    run_step check_python_example 90 python3 "$HERE/check_gpt_runs.py" example \
-      --flopmeter "$FM" --none-traces "$WORK/traces/gpt_sampled_1" \
-      --none-stdout "$OUT/runs/gpt_sampled_1/stdout" --none-rc "$(gpt_rc gpt_sampled_1)" \
-      --tag-traces "$WORK/traces/gpt_tag" --tag-stdout "$OUT/runs/gpt_tag/stdout" \
-      --tag-rc "$(gpt_rc gpt_tag)" --reports-dir "$OUT" --prefix python_example \
-      --rows "$ROWS" --json "$OUT/python_example.json"
-    crc=$?
-    cat "$OUT/runs/check_python_example/stdout"
-    [ "$crc" -le 1 ] || record python_example.checker fail "check_gpt_runs.py exit 0 or 1" \
-      "exit $crc" "$(step_tail check_python_example 3)"
+    gpt_check python_example example --flopmeter "$FM" \
+      --none-traces "$WORK/traces/gpt_sampled_1" --none-stdout "$OUT/runs/gpt_sampled_1/stdout" \
+      --none-rc "$(gpt_rc gpt_sampled_1)" --tag-traces "$WORK/traces/gpt_tag" \
+      --tag-stdout "$OUT/runs/gpt_tag/stdout" --tag-rc "$(gpt_rc gpt_tag)" --reports-dir "$OUT"
   fi
 
   GPT_LIMIT=100 gpt_tool gpt_exact exact --steps 40 --max-seconds 45 --eval-every 0 --progress
   if [ "$(gpt_rc gpt_exact)" = 125 ] || [ "$(gpt_rc gpt_sampled_1)" = 125 ]; then
     record gpt_counters skipped "sampled against exact on the GPT loop" "time budget spent"
   else
-    run_step check_gpt_counters 90 python3 "$HERE/check_gpt_runs.py" counters \
-      --flopmeter "$FM" --sampled-traces "$WORK/traces/gpt_sampled_1" \
+    gpt_check gpt_counters counters --flopmeter "$FM" \
+      --sampled-traces "$WORK/traces/gpt_sampled_1" \
       --sampled-stdout "$OUT/runs/gpt_sampled_1/stdout" --exact-traces "$WORK/traces/gpt_exact" \
       --exact-stdout "$OUT/runs/gpt_exact/stdout" --exact-rc "$(gpt_rc gpt_exact)" \
-      --reports-dir "$OUT" --prefix gpt_counters --rows "$ROWS" --json "$OUT/gpt_counters.json"
-    crc=$?
-    cat "$OUT/runs/check_gpt_counters/stdout"
-    [ "$crc" -le 1 ] || record gpt_counters.checker fail "check_gpt_runs.py exit 0 or 1" \
-      "exit $crc" "$(step_tail check_gpt_counters 3)"
+      --reports-dir "$OUT"
   fi
 
   for round in 2 3; do
@@ -864,14 +866,9 @@ else
   }
   mapfile -t NONE_OUTS < <(gpt_outs gpt_none)
   mapfile -t SAMPLED_OUTS < <(gpt_outs gpt_sampled)
-  run_step check_gpt_timing 60 python3 "$HERE/check_gpt_runs.py" timing \
+  gpt_check gpt_timing timing \
     ${NONE_OUTS[@]+--none "${NONE_OUTS[@]}"} ${SAMPLED_OUTS[@]+--sampled "${SAMPLED_OUTS[@]}"} \
-    --exact "$OUT/runs/gpt_exact/stdout" ${NCU_ARGS[@]+"${NCU_ARGS[@]}"} \
-    --prefix gpt_timing --rows "$ROWS" --json "$OUT/gpt_timing.json"
-  crc=$?
-  cat "$OUT/runs/check_gpt_timing/stdout"
-  [ "$crc" -le 1 ] || record gpt_timing.checker fail "check_gpt_runs.py exit 0 or 1" \
-    "exit $crc" "$(step_tail check_gpt_timing 3)"
+    --exact "$OUT/runs/gpt_exact/stdout" ${NCU_ARGS[@]+"${NCU_ARGS[@]}"}
 fi
 
 finish

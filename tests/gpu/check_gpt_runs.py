@@ -10,6 +10,7 @@
     check_gpt_runs.py timing --none FILE... --sampled FILE... [--exact FILE]
                       [--ncu-stdout FILE --ncu-stderr FILE --ncu-rc N --ncu-seconds S]
                       [--prefix P] [--rows ROWS.jsonl] [--json OUT]
+    check_gpt_runs.py expected [EXAMPLE OPTIONS...]
     check_gpt_runs.py self-test [--flopmeter BIN]
 
 The example prints one JSON object (its options, steps, tokens, each step's wall time, the
@@ -31,6 +32,9 @@ different lengths: exact mode replays every launch and is given fewer steps.
 the medians of the loop times, sampled at most 2% over no tool; the median step time with
 exact mode against one under ncu reading the same metrics (the ncu run's last step; when
 ncu was stopped by its time limit, the time since its last finished step is a lower bound).
+
+`expected` prints the analytic counts for the example's options (its defaults unless given):
+the numbers docs/python.md quotes.
 
 Exit status 0 when no row failed, 1 when one did, 2 on a usage error.
 """
@@ -79,6 +83,39 @@ def analytic(opts):
         # the recomputation reruns the checkpointed blocks' forward, not the head
         "recomputation": [(2 * blocks + att_lo) * LOW_MARGIN, (2 * blocks + att_hi) * HIGH_MARGIN],
     }
+
+
+def parameters(opts):
+    """The example's parameters as flopmeter.declare_model counts them (the tied head once):
+    embeddings V*h and T*h, per block two layer norms, qkv, proj, fc and out with their
+    biases, and the final layer norm."""
+    L, h, T, V = (int(opts[k]) for k in ("layers", "hidden", "context", "vocab"))
+    block = 2 * h + (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (4 * h * h + 4 * h) + \
+        (4 * h * h + h)
+    return V * h + T * h + L * block + 2 * h
+
+
+def example_options(argv=()):
+    """python_gpt_example.py's options, its defaults unless argv says otherwise."""
+    import python_gpt_example
+    return vars(python_gpt_example.parse_args(list(argv)))
+
+
+def print_expected(opts):
+    """What the example's report should show, for docs/python.md and a reader's check."""
+    an = analytic(opts)
+    n, tokens = parameters(opts), opts["steps"] * opts["batch"] * opts["context"]
+    six_nd = 6.0 * n * tokens
+    lo, hi = an["training"]
+    rlo, rhi = an["recomputation"]
+    print("parameters            %d" % n)
+    print("tokens                %d (%d steps of %d x %d)" % (tokens, opts["steps"],
+                                                            opts["batch"], opts["context"]))
+    print("6ND                   %.4g" % six_nd)
+    print("training FLOP         %.3g to %.3g (%.3g to %.3g a token)" % (
+        lo * tokens, hi * tokens, lo, hi))
+    print("recomputation FLOP    %.3g to %.3g a token, %.0f%% to %.0f%% of 6ND (tagged run)" % (
+        rlo, rhi, 100.0 * rlo / (6.0 * n), 100.0 * rhi / (6.0 * n)))
 
 
 def example_doc(text):
@@ -455,6 +492,11 @@ def self_test(flopmeter):
     # the model's numbers by hand: 12 * 6 * 384^2 block weights, 8192 * 384 head weights
     if an["block_weights"] != 10616832 or an["head_weights"] != 3145728:
         failures.append("analytic weights %s" % an)
+    # the default model, counted by hand: 3,145,728 + 98,304 + 6 x 1,774,464 + 768
+    if parameters(OPTS) != 13891584:
+        failures.append("parameters %d" % parameters(OPTS))
+    if example_options()["batch"] != 64 or example_options(["--batch", "8"])["batch"] != 8:
+        failures.append("the example's options: %s" % example_options())
     # training, lower end: (6 * (10616832 + 3145728) + 2.5 * 2 * 256 * 384 * 6) * 0.98
     if abs(an["training"][0] - 83813990.4) > 1e-3 or \
             abs(an["recomputation"][1] - (2 * 10616832 + 4 * 256 * 384 * 6) * 1.1) > 1e-3:
@@ -636,11 +678,17 @@ def main(argv):
     t.add_argument("--ncu-ended", type=float,
                    help="unix time the ncu run ended (for a run stopped by its limit)")
     common(t)
+    x = sub.add_parser("expected", help="what the example's report should show (the "
+                       "analytic counts), for the example's options given after it")
+    x.add_argument("example_args", nargs=argparse.REMAINDER)
     s = sub.add_parser("self-test", help="test this script without a GPU")
     s.add_argument("--flopmeter")
     a = p.parse_args(argv)
     if a.mode == "self-test":
         return self_test(a.flopmeter or ctc.find_flopmeter())
+    if a.mode == "expected":
+        print_expected(example_options(a.example_args))
+        return 0
     fn = {"example": run_example, "counters": run_counters, "timing": run_timing}[a.mode]
     if a.mode != "timing" and not os.access(a.flopmeter, os.X_OK):
         print("check_gpt_runs.py: %s is not an executable flopmeter" % a.flopmeter,

@@ -15,8 +15,11 @@ from conftest import clean_env, run_python
 pytest.importorskip("torch", reason="PyTorch is not installed here")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLE = os.path.join(HERE, "..", "gpu", "python_gpt_example.py")
-LOOP = os.path.join(HERE, "..", "gpu", "torch_train_loop.py")
+GPU_CHECKS = os.path.join(HERE, "..", "gpu")
+EXAMPLE = os.path.join(GPU_CHECKS, "python_gpt_example.py")
+LOOP = os.path.join(GPU_CHECKS, "torch_train_loop.py")
+sys.path.insert(0, GPU_CHECKS)
+import check_gpt_runs  # noqa: E402  (the GPU check's judge, next to the example)
 TINY = ["--device", "cpu", "--layers", "2", "--hidden", "32", "--heads", "2", "--context",
         "16", "--vocab", "64", "--batch", "4", "--flopcounter-step", "-1"]
 
@@ -41,6 +44,9 @@ def test_example_trains_and_reports(checkpoint):
     assert len(out["evaluations"]) == 2
     assert out["losses"][1] < out["losses"][0]
     assert out["declared"]["model.layers"] == 2 and out["declared"]["model.hidden_size"] == 32
+    # the parameter count check_gpt_runs.py's expectations (and docs/python.md) rest on is
+    # the one declare_model reads from the real module
+    assert out["declared"]["model.parameters"] == check_gpt_runs.parameters(out["options"])
     # without the library the API is a no-op: the program says so and runs all the same
     assert out["available"] is False
     # --progress: the loop's start and each step, for a run stopped from outside

@@ -536,20 +536,31 @@ fi
 
 # ---- checks ---------------------------------------------------------------------------------
 
-# checker PREFIX MODE OPTIONS...: check_trace_counts.py, which records its own rows; its
-# crashing is a failure of its own.
+# checker SCRIPT PREFIX MODE OPTIONS...: one of the comparison scripts, which records its own
+# rows, named PREFIX.*; cut by the budget it is recorded as skipped, and its crashing is a
+# failure of its own.
 checker() {
-  local prefix=$1 mode=$2 rc
-  shift 2
-  local args=("$mode" --flopmeter "$FM" --prefix "$prefix" --rows "$ROWS")
-  [ -n "$GPU_NAME" ] && args+=(--device-name "$GPU_NAME")
-  run_step "check_$prefix" 120 python3 "$HERE/check_trace_counts.py" "${args[@]}" "$@"
+  local script=$1 prefix=$2 mode=$3 rc
+  shift 3
+  run_step "check_$prefix" 120 python3 "$HERE/$script" "$mode" --prefix "$prefix" \
+    --rows "$ROWS" "$@"
   rc=$?
-  cat "$OUT/runs/check_$prefix/stdout"
-  if [ "$rc" -gt 1 ]; then
-    record "$prefix.checker" fail "check_trace_counts.py exit 0 or 1" "exit $rc" \
+  cat "$OUT/runs/check_$prefix/stdout" 2>/dev/null
+  if [ "$rc" = 125 ]; then
+    record "$prefix.compare" skipped "the comparison" "time budget spent"
+  elif [ "$rc" -gt 1 ]; then
+    record "$prefix.checker" fail "$script exit 0 or 1" "exit $rc" \
       "$(step_tail "check_$prefix" 3)"
   fi
+}
+
+# trace_checker PREFIX MODE OPTIONS...: check_trace_counts.py, which also checks the device
+# record against the GPU's name
+trace_checker() {
+  local prefix=$1 mode=$2
+  shift 2
+  checker check_trace_counts.py "$prefix" "$mode" --flopmeter "$FM" \
+    ${GPU_NAME:+--device-name "$GPU_NAME"} "$@"
 }
 
 # hooked_known PREFIX RUN CHECKER-OPTIONS... -- ENV...: known_launches under the hook, its
@@ -569,7 +580,7 @@ hooked_known() {
     record "$prefix" skipped "a run under the hook" "time budget spent"
     return
   fi
-  checker "$prefix" known --traces "$WORK/traces/$run" --stdout "$OUT/runs/$run/stdout" \
+  trace_checker "$prefix" known --traces "$WORK/traces/$run" --stdout "$OUT/runs/$run/stdout" \
     --baseline-stdout "$OUT/runs/known_baseline/stdout" --rc "$rc" --baseline-rc "$BASE_RC" \
     --summary-out "$OUT/counts/$run.json" ${opts[@]+"${opts[@]}"}
 }
@@ -699,23 +710,14 @@ else
       FLOPMETER_OUTPUT_DIR="$WORK/traces" FLOPMETER_RUN_ID=hook_counters_exact \
       ${CUPTI_ENV[@]+"${CUPTI_ENV[@]}"} ${LIBPATH_ENV[@]+"${LIBPATH_ENV[@]}"} "$FK"
     rc=$?
-    run_step check_hook_counters 120 python3 "$HERE/check_hook_counters.py" items \
+    checker check_hook_counters.py hook_counters items \
       --flopmeter "$FM" --traces "$WORK/traces/hook_counters_exact" \
       --stdout "$OUT/runs/hook_counters_exact/stdout" \
       --plain "$OUT/runs/calibration_plain/stdout" --expected "$OUT/calibration/expected.txt" \
       --rc "$rc" --ncu-dir "$OUT/calibration" --calibration "$OUT/calibration.json" \
       --seconds "$(seconds_of hook_counters_exact)" \
       --plain-seconds "$(seconds_of calibration_plain)" \
-      --ncu-seconds "$(seconds_of calibration_ncu)" --prefix hook_counters --rows "$ROWS" \
-      --json "$OUT/hook_counters.json"
-    crc=$?
-    cat "$OUT/runs/check_hook_counters/stdout"
-    if [ "$crc" = 125 ]; then
-      record hook_counters.compare skipped "the comparison" "time budget spent"
-    elif [ "$crc" -gt 1 ]; then
-      record hook_counters.checker fail "check_hook_counters.py exit 0 or 1" "exit $crc" \
-        "$(step_tail check_hook_counters 3)"
-    fi
+      --ncu-seconds "$(seconds_of calibration_ncu)" --json "$OUT/hook_counters.json"
   fi
 fi
 
@@ -763,7 +765,7 @@ else
   trc_hook=$?
   torch_hooked torch_args0 180 FLOPMETER_ARGS=0 FLOPMETER_PROFILE=off
   trc_args0=$?
-  checker torch torch --traces "$WORK/traces/torch_hook" \
+  trace_checker torch torch --traces "$WORK/traces/torch_hook" \
     --stdout "$OUT/runs/torch_hook/stdout" --baseline-stdout "$OUT/runs/torch_baseline/stdout" \
     --rc "$trc_hook" --baseline-rc "$trc_base" --args0-traces "$WORK/traces/torch_args0" \
     --args0-rc "$trc_args0" --summary-out "$OUT/counts/torch.json"
@@ -804,16 +806,10 @@ else
     [[ $rc =~ ^[0-9]+$ ]] && echo "$rc" || echo 125
   }
 
-  gpt_check() { # PREFIX MODE ARGS...: check_gpt_runs.py MODE, its rows named PREFIX.*, its
-    # numbers in $OUT/PREFIX.json; its crashing is a failure of its own
-    local prefix=$1 mode=$2 crc
+  gpt_check() { # PREFIX MODE ARGS...: check_gpt_runs.py MODE, its numbers in $OUT/PREFIX.json
+    local prefix=$1 mode=$2
     shift 2
-    run_step "check_$prefix" 90 python3 "$HERE/check_gpt_runs.py" "$mode" "$@" \
-      --prefix "$prefix" --rows "$ROWS" --json "$OUT/$prefix.json"
-    crc=$?
-    cat "$OUT/runs/check_$prefix/stdout"
-    [ "$crc" -le 1 ] || record "$prefix.checker" fail "check_gpt_runs.py exit 0 or 1" \
-      "exit $crc" "$(step_tail "check_$prefix" 3)"
+    checker check_gpt_runs.py "$prefix" "$mode" --json "$OUT/$prefix.json" "$@"
   }
 
   gpt_plain gpt_none_1 "${GPT_ARGS[@]}"
